@@ -1,0 +1,41 @@
+# Quick start: `make demo` (no servers needed), `make test` (needs RabbitMQ + PostgreSQL; starts them if installed).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit bench conformance schemas services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ticketflow demo
+
+services:
+	scripts/services-up
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+conformance: $(STAMP) services
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python ../shared/conformance/run.py
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+bench: $(STAMP) services
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_timers.py
+	$(BIN)/python bench/bench_deadlines.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

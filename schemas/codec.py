@@ -1,0 +1,113 @@
+"""Bytes <-> validated events: the only place inbound bytes are trusted or outbound ones built.
+
+Rejection reasons follow the contract's closed list. CloudEvents' own required attributes
+(specversion, id, source, type) make a message a CloudEvent at all, so their absence is
+`malformed`; the contract's extra requirements (time with offset, subject, data shape) are
+`invalid_data`, because by then we know which event was meant and can name it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .envelope import MAX_MESSAGE_BYTES, CloudEvent
+from .inbound import INBOUND
+from .outbound import OUTBOUND
+from .types import format_rfc3339
+
+
+class Rejected(Exception):
+    """An inbound message that cannot be accepted; carries what the contract publishes about it."""
+
+    def __init__(self, reason: str, detail: str, event_id: str | None = None, subject: str | None = None,
+                 event_type: str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.event_id, self.subject, self.event_type = reason, detail, event_id, subject, event_type
+
+
+@dataclass(frozen=True)
+class Inbound:
+    envelope: CloudEvent
+    data: BaseModel
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def subject(self) -> str:
+        return self.envelope.subject
+
+    @property
+    def time(self) -> datetime:
+        return self.envelope.time
+
+
+def _readable(err: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        parts.append(f"{prefix}{loc}: {e['msg']}")
+    more = err.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or not 0 < len(value) <= 256:
+        return None
+    try:
+        value.encode("utf-8")  # a lone surrogate (legal in JSON escapes) could not be published back
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def decode(body: bytes) -> Inbound:
+    """Validate one inbound message; raise Rejected with the contract's reason otherwise."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise Rejected("too_large", f"{len(body)} bytes, limit {MAX_MESSAGE_BYTES}")
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Rejected("malformed", f"not JSON: {str(e)[:80]}") from None
+    except RecursionError:
+        raise Rejected("malformed", "not JSON: nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise Rejected("malformed", "not a JSON object")
+    event_id, subject, type_ = _text(raw.get("id")), _text(raw.get("subject")), _text(raw.get("type"))
+    missing = [k for k in ("specversion", "id", "source", "type") if not isinstance(raw.get(k), str) or not raw.get(k)]
+    if missing:
+        raise Rejected("malformed", f"not a CloudEvent: missing or empty {', '.join(missing)}", event_id, subject, type_)
+    if raw["specversion"] != "1.0":
+        raise Rejected("malformed", f"specversion {raw['specversion'][:10]!r} is not 1.0", event_id, subject, type_)
+    model = INBOUND.get(raw["type"])
+    if model is None:
+        raise Rejected("unknown_type", f"unknown event type {raw['type'][:60]!r}", event_id, subject, type_)
+    try:
+        envelope = CloudEvent.model_validate(raw)
+    except ValidationError as e:
+        raise Rejected("invalid_data", _readable(e), event_id, subject, type_) from None
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as e:
+        raise Rejected("invalid_data", _readable(e, "data."), event_id, subject, type_) from None
+    return Inbound(envelope, data)
+
+
+def encode_outbound(*, id: str, type: str, subject: str, time: datetime, data: dict[str, Any],
+                    source: str = "ticketflow") -> bytes:
+    """Build an outbound CloudEvent, validating its data against the contract's model first."""
+    model = OUTBOUND[type]
+    payload = model.model_validate(data).model_dump(mode="json", by_alias=True)
+    return json.dumps({
+        "specversion": "1.0", "id": id, "source": source, "type": type, "time": format_rfc3339(time),
+        "subject": subject, "datacontenttype": "application/json", "data": payload,
+    }, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,1 @@
+"""ticketflow services: the pure domain core, its ports and adapters, and the CLI."""

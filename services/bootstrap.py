@@ -1,0 +1,31 @@
+"""Composition root: the one place that wires settings, policies, the core and its adapters."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .clock import Clock, SystemClock
+from .config import Settings
+from .engine import Engine
+from .lifecycle import Lifecycle
+from .policies import Policy, load_policies
+from .topology import Topology
+
+
+def classify_message(text: str, locale: str | None):
+    """Detect the language, then classify in it; what the core calls at ticket.opened."""
+    from .language import default_classifier, detect_language
+
+    detected = detect_language(text, locale)
+    return default_classifier().classify(text, detected.language)
+
+
+@lru_cache(maxsize=8)
+def _policies(path: str | None) -> dict[str, Policy]:
+    return load_policies(path)
+
+
+def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
+    policies = _policies(settings.policies_path)
+    return Engine(Topology(settings.namespace), Lifecycle(policies, classify_message), policies,
+                  clock or SystemClock(), parking_limit=settings.parking_limit,
+                  parking_seconds=settings.parking_seconds)

@@ -1,0 +1,38 @@
+"""Settings from the environment (CONTRACT "Configuration"); read once, at process start."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_url: str = "amqp://guest:guest@localhost:5672/%2F"
+    database_url: str = "postgresql://localhost/ticketflow"
+    namespace: str = "ticketflow"
+    metrics_port: int = 9480
+    policies_path: str | None = None
+    libretranslate_url: str | None = None
+    log_format: str = "auto"           # json | console | auto (console on a terminal)
+    ingest_batch: int = 200
+    ingest_prefetch: int = 500
+    parking_limit: int = 10_000
+    parking_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            amqp_url=env.get("TICKETFLOW_AMQP_URL", d.amqp_url),
+            database_url=env.get("TICKETFLOW_DATABASE_URL", d.database_url),
+            namespace=env.get("TICKETFLOW_NAMESPACE", d.namespace),
+            metrics_port=int(env.get("TICKETFLOW_METRICS_PORT", d.metrics_port)),
+            policies_path=env.get("TICKETFLOW_POLICIES") or None,
+            libretranslate_url=env.get("TICKETFLOW_LIBRETRANSLATE_URL") or None,
+            log_format=env.get("TICKETFLOW_LOG_FORMAT", d.log_format),
+            ingest_batch=int(env.get("TICKETFLOW_INGEST_BATCH", d.ingest_batch)),
+            parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
+            parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
+        )

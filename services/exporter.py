@@ -1,0 +1,160 @@
+"""Prometheus `/metrics` for operators: every figure is read from PostgreSQL at scrape time.
+
+Counters live in the database, written in the same transaction as the effect they count,
+so every process contributes to one exact series and a restart never resets or doubles one
+(no multiprocess directory to get wrong). Labels are bounded vocabularies only.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from typing import Iterable
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from . import kpis
+from .clock import Clock, SystemClock
+from .config import Settings
+from .db import connect
+from .logs import log
+from .topology import WORKER_ACTORS, Topology
+
+P = "ticketflow_"
+COUNTERS = {
+    "events_ingested_total": ("Inbound events applied, by type.", ["type"]),
+    "events_rejected_total": ("Inbound messages rejected, by reason.", ["reason"]),
+    "sla_breaches_total": ("SLA clocks breached.", ["policy", "clock"]),
+    "surveys_dispatched_total": ("Surveys sent (attempt 0) and reminders (1, 2).", ["attempt"]),
+    "escalations_total": ("Tickets handed to platform support, by reason.", ["reason"]),
+    "dead_letters_total": ("Messages that exhausted retries or crashed a consumer.", ["queue"]),
+}
+HISTOGRAMS = {
+    "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
+    "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
+}
+STATUSES = ("awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed")
+
+
+class DatabaseCollector:
+    def __init__(self, settings: Settings, components: list[str], clock: Clock | None = None):
+        self.settings, self.components, self.clock = settings, components, clock or SystemClock()
+        self.topology = Topology(settings.namespace)
+        self._lock = threading.Lock()
+        self._conn = None
+
+    def _db(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings.database_url, autocommit=True)
+        return self._conn
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            try:
+                yield from self._collect(self._db())
+                up = 1
+            except Exception as e:  # noqa: BLE001 - a scrape must answer even when the database is away
+                log.warning("exporter.scrape_failed", error=str(e)[:200])
+                self._conn = None
+                up = 0
+        g = GaugeMetricFamily(P + "database_up", "1 when the last scrape could read PostgreSQL.")
+        g.add_metric([], up)
+        yield g
+
+    def _collect(self, conn) -> Iterable[Metric]:
+        rows = conn.execute("select name, labels, value from metric_counters").fetchall()
+        by_name: dict[str, list[tuple[dict, float]]] = defaultdict(list)
+        for name, labels, value in rows:
+            by_name[name].append((json.loads(labels), value))
+        for name, (doc, label_names) in COUNTERS.items():
+            m = CounterMetricFamily(P + name, doc, labels=label_names)
+            for labels, value in by_name.get(name, []):
+                m.add_metric([labels.get(k, "") for k in label_names], value)
+            yield m
+        tickets = {labels.get("status"): v for labels, v in by_name.get("tickets", [])}
+        g = GaugeMetricFamily(P + "tickets", "Tickets by current status.", labels=["status"])
+        for s in STATUSES:
+            g.add_metric([s], tickets.get(s, 0))
+        yield g
+        for name, (doc, label_names) in HISTOGRAMS.items():
+            yield self._histogram(name, doc, label_names, by_name)
+        now = self.clock.now()
+        snap = kpis.platform_snapshot(conn, now)
+        for key, doc in (("csat_ratio", "Satisfied / rated surveys, platform-wide, last 7 days."),
+                         ("late_response_ratio", "Late / all merchant responses, platform-wide, last 7 days."),
+                         ("response_24h_ratio", "Buyer-started tickets answered within 24 h / all, last 7 days.")):
+            g = GaugeMetricFamily(P + key, doc)
+            if snap.get(key) is not None:
+                g.add_metric([], snap[key])
+            yield g
+        g = GaugeMetricFamily(P + "merchants", "Merchants by health state.", labels=["health"])
+        for state in ("normal", "warning", "restricted"):
+            g.add_metric([state], snap.get("merchants", {}).get(state, 0))
+        yield g
+        for name, sql, doc in (
+            ("timers_pending", "select count(*) from timers", "Durable timers not yet fired."),
+            ("outbox_pending", "select count(*) from outbox", "Outbound messages committed, not yet published."),
+            ("parked_events", "select count(*) from parked_events", "Events waiting for their ticket.opened."),
+        ):
+            g = GaugeMetricFamily(P + name, doc)
+            g.add_metric([], conn.execute(sql).fetchone()[0])
+            yield g
+        g = GaugeMetricFamily(P + "component_up", "1 for each component this process runs.", labels=["component"])
+        for c in self.components:
+            g.add_metric([c], 1)
+        yield g
+        yield self._queue_depths()
+
+    @staticmethod
+    def _histogram(name: str, doc: str, label_names: list[str], by_name) -> HistogramMetricFamily:
+        h = HistogramMetricFamily(P + name, doc, labels=label_names)
+        series: dict[tuple, dict] = defaultdict(lambda: {"buckets": {}, "sum": 0.0, "count": 0.0})
+        for labels, v in by_name.get(f"{name}_bucket", []):
+            key = tuple(labels.get(k, "") for k in label_names)
+            series[key]["buckets"][float(labels["le"])] = v
+        for suffix in ("sum", "count"):
+            for labels, v in by_name.get(f"{name}_{suffix}", []):
+                series[tuple(labels.get(k, "") for k in label_names)][suffix] = v
+        from .engine import Engine
+        bounds = Engine.HISTOGRAM_BUCKETS[name]
+        for key, s in series.items():
+            buckets = [(repr(float(b)), s["buckets"].get(float(b), 0.0)) for b in bounds]
+            buckets.append(("+Inf", s["count"]))
+            h.add_metric(list(key), buckets, s["sum"])
+        return h
+
+    def _queue_depths(self) -> Metric:
+        g = GaugeMetricFamily(P + "queue_depth", "Messages ready in each of our RabbitMQ queues.", labels=["queue"])
+        names = [self.topology.ingest_queue, self.topology.rejected_queue, self.topology.failed_queue]
+        for actor in WORKER_ACTORS:
+            q = self.topology.worker_queue(actor)
+            names += [q, f"{q}.XQ"]
+        try:
+            import pika
+            conn = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
+            try:
+                for q in names:
+                    ch = conn.channel()
+                    try:
+                        g.add_metric([q], ch.queue_declare(q, passive=True).method.message_count)
+                        ch.close()
+                    except pika.exceptions.ChannelClosedByBroker:
+                        pass
+            finally:
+                conn.close()
+        except Exception as e:  # noqa: BLE001 - the broker being away must not fail the scrape
+            log.warning("exporter.queue_depth_failed", error=str(e)[:200])
+        return g
+
+
+def serve(settings: Settings, components: list[str]):
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(settings, components))
+    server, thread = start_http_server(settings.metrics_port, registry=registry)
+    log.info("exporter.listening", port=settings.metrics_port)
+
+    def close():
+        server.shutdown()
+        thread.join(timeout=5)
+    return close

@@ -1,0 +1,408 @@
+"""The ticket lifecycle as a pure function: (ticket, event or timer, policy) -> Outcome.
+
+One module holds every rule that moves a ticket, so "what happens on X" has one answer:
+`HANDLERS` below maps each inbound type to its handler, `fire` handles each timer kind.
+No I/O and no wall clock: every instant comes from the event's `time` or the timer's due
+instant, which is what makes replays, `tick` and the scheduler agree.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
+
+from schemas import Inbound
+from schemas import inbound as ib
+
+from .policies import Policy
+from .taxonomy import GROUP_OF
+from .surveys import next_send_time, reminder_refusal
+from .ticket import (
+    AWAITING_CUSTOMER, AWAITING_MERCHANT, AWAITING_PLATFORM, CLOSED, T_BREACH, T_CONFIRMATION, T_INACTIVITY,
+    T_SURVEY, T_WARNING, USER_CONFIRMING, Fact, MerchantClock, Outcome, Survey, Task, Ticket,
+)
+
+MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
+MERCHANT_ACTIONS_FROM = (AWAITING_MERCHANT, AWAITING_CUSTOMER)
+
+
+
+class Classification(Protocol):
+    category: str
+    urgent: bool
+    language: str
+    confidence: float
+    classifier: str
+    labels: tuple[str, ...]
+
+
+ClassifyFn = Callable[[str, str | None], Classification]
+
+
+class Lifecycle:
+    """Applies inbound events and fired timers to tickets under their policies."""
+
+    def __init__(self, policies: dict[str, Policy], classify: ClassifyFn):
+        self.policies = policies
+        self.classify = classify
+        self.handlers: dict[str, Callable[[Outcome, Ticket, Inbound, Policy], None]] = {
+            "message.posted": self._posted,
+            "ticket.resolved": self._resolved,
+            "ticket.unresolved": self._unresolved,
+            "ticket.refunded": self._refunded,
+            "ticket.appealed": self._appealed,
+            "ticket.platform_decided": self._platform_decided,
+            "survey.answered": self._survey_answered,
+            "survey.reminder_requested": self._reminder_requested,
+            "ticket.urged": self._urged,
+            "ticket.reopened": self._reopened,
+            "ticket.withdrawn": self._withdrawn,
+            "ticket.closed": self._closed,
+        }
+
+    # -- entry points --------------------------------------------------------------
+    def apply(self, ticket: Ticket | None, ev: Inbound) -> Outcome:
+        if ev.type == "ticket.opened":
+            if ticket is not None:
+                return Outcome(ticket, rejection=("invalid_transition", "ticket already opened"))
+            return self._opened(ev)
+        if ticket is None:
+            return Outcome(None, rejection=("unknown_ticket", "no ticket.opened for this subject"))
+        t = ticket.model_copy(deep=True)
+        o = Outcome(t)
+        self.handlers[ev.type](o, t, ev, self.policies[t.policy])
+        if o.rejection:
+            return Outcome(ticket, rejection=o.rejection)
+        t.updated_at = max(t.updated_at, ev.time)
+        return o
+
+    def fire(self, ticket: Ticket, kind: str, due: datetime) -> Outcome:
+        """A timer came due. Re-checks the ticket: a timer that no longer matches does nothing."""
+        t = ticket.model_copy(deep=True)
+        o = Outcome(t)
+        p = self.policies[t.policy]
+        cause = f"timer:{kind.split('.')[0]}"
+        if kind == T_WARNING:
+            c = t.clock
+            if t.status == AWAITING_MERCHANT and c and c.warn_at == due and not c.breached:
+                self._warn(o, t, p, c.due_at)
+        elif kind == T_BREACH:
+            c = t.clock
+            if c and c.due_at == due and not c.breached:
+                self._breach(o, t, p, due, cause)
+        elif kind == T_SURVEY:
+            if t.survey.scheduled_for == due and t.survey.first_sent_at is None and not t.survey.answered:
+                self._send_survey(o, t, p, due)
+        elif kind == T_CONFIRMATION:
+            if t.status == USER_CONFIRMING and t.confirmation_due_at == due and not t.survey.answered:
+                o.emit("sla.breached", clock=UC, due_at=due, policy=p.name)
+                t.confirmation_due_at = None
+                o.timers[T_CONFIRMATION] = None
+                self._escalate(o, t, p, "confirmation_timeout", due, cause)
+        elif kind == T_INACTIVITY:
+            if t.is_open and t.inactivity_due_at == due:
+                o.emit("sla.breached", clock=CI, due_at=due, policy=p.name)
+                t.inactivity_due_at = None
+                o.timers[T_INACTIVITY] = None
+                self._move(o, t, p, CLOSED, "inactivity", cause, due, permanently=True)
+        else:
+            raise ValueError(f"unknown timer kind {kind!r}")
+        if o.emits:
+            t.updated_at = max(t.updated_at, due)
+        return o
+
+    # -- inbound handlers ------------------------------------------------------------
+    def _opened(self, ev: Inbound) -> Outcome:
+        d: ib.TicketOpened = ev.data  # type: ignore[assignment]
+        p = self.policies.get(d.policy)
+        if p is None:
+            return Outcome(None, rejection=("invalid_data", f"data.policy: unknown policy {d.policy!r}"))
+        cust = d.customer
+        locale = cust.locale if cust else None
+        model = self.classify(d.message.text, locale)
+        category = d.category or model.category
+        urgent = d.urgent if d.urgent is not None else model.urgent
+        group = GROUP_OF[category]
+        # An upstream category wins; the model's labels (needs_review) only speak for the model's own choice.
+        labels = list(dict.fromkeys([*d.labels, *(model.labels if d.category is None else ())]))
+        t = Ticket(
+            id=ev.subject, merchant_id=d.merchant_id, policy=p.name, status=AWAITING_MERCHANT, opened_at=ev.time,
+            updated_at=ev.time, customer_timezone=cust.timezone if cust else None, customer_locale=locale,
+            merchant_locale=d.merchant_locale, group=group, category=category, urgent=urgent,
+            language=model.language, labels=labels, response_hours=d.response_hours,
+        )
+        o = Outcome(t)
+        o.emit("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened", caused_by=ev.id)
+        o.emit("notification.requested", kind="new_request", status=AWAITING_MERCHANT)
+        o.emit("ticket.classified", group=group, category=category, urgent=urgent, language=model.language,
+               confidence=1.0 if d.category else model.confidence, classifier=model.classifier,
+               labels=labels, source="upstream" if d.category else "model",
+               model_category=model.category, model_confidence=model.confidence)
+        self._start_merchant_clock(o, t, p, ev.time)
+        if p.chat_inactivity is not None:
+            self._restart_inactivity(o, t, p, ev.time)
+        o.facts.append(Fact("opened", t.merchant_id, p.name, ev.time))
+        self._record_message(o, t, d.message, "customer", ev.time)
+        return o
+
+    def _posted(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        m = ev.data.message  # type: ignore[attr-defined]
+        if not t.is_open:
+            return self._reject(o, f"message.posted on a {t.status} ticket")
+        self._record_message(o, t, m, m.author, ev.time)
+        if m.author == "customer" and t.status == AWAITING_CUSTOMER:
+            self._move(o, t, p, AWAITING_MERCHANT, "customer_replied", ev.id, ev.time)
+        elif m.author == "merchant":
+            self._merchant_activity(o, t, p, ev.time)
+            if t.status == AWAITING_MERCHANT:
+                self._move(o, t, p, AWAITING_CUSTOMER, "merchant_replied", ev.id, ev.time, fulfils=True)
+
+    def _resolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if t.status not in MERCHANT_ACTIONS_FROM:
+            return self._reject(o, f"ticket.resolved from {t.status}")
+        m = ev.data.message  # type: ignore[attr-defined]
+        if m is not None:
+            self._record_message(o, t, m, "merchant", ev.time)
+        self._merchant_activity(o, t, p, ev.time)
+        to = USER_CONFIRMING if p.user_confirmation is not None else CLOSED
+        self._move(o, t, p, to, "resolved", ev.id, ev.time, fulfils=True)
+        self._start_survey(o, t, p, ev.time)
+
+    def _unresolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if t.status not in MERCHANT_ACTIONS_FROM:
+            return self._reject(o, f"ticket.unresolved from {t.status}")
+        self._merchant_activity(o, t, p, ev.time)
+        self._escalate(o, t, p, "unresolved", ev.time, ev.id, fulfils=True)
+
+    def _appealed(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if t.status not in MERCHANT_ACTIONS_FROM:
+            return self._reject(o, f"ticket.appealed from {t.status}")
+        self._merchant_activity(o, t, p, ev.time)
+        self._escalate(o, t, p, "appeal", ev.time, ev.id, fulfils=True)
+
+    def _refunded(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if not t.is_open:
+            return self._reject(o, "ticket.refunded on a closed ticket")
+        d: ib.TicketRefunded = ev.data  # type: ignore[assignment]
+        items = [{"item_id": i, "quantity": 1} if isinstance(i, str) else i.model_dump() for i in d.items]
+        t.refund = {"items": items, "amount": str(d.amount) if d.amount is not None else None,
+                    "currency": d.currency, "at": ev.time.isoformat(), "event_id": ev.id}
+        self._merchant_activity(o, t, p, ev.time)
+        self._move(o, t, p, CLOSED, "refunded", ev.id, ev.time, fulfils=True)
+
+    def _platform_decided(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if t.status != AWAITING_PLATFORM:
+            return self._reject(o, f"ticket.platform_decided from {t.status}")
+        d: ib.PlatformDecided = ev.data  # type: ignore[assignment]
+        if d.decision == "approved":
+            self._move(o, t, p, CLOSED, "platform_approved", ev.id, ev.time)
+        else:
+            if d.response_hours is not None:
+                t.response_hours = d.response_hours
+            self._move(o, t, p, AWAITING_MERCHANT, "platform_rejected", ev.id, ev.time)
+
+    def _survey_answered(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        rating = ev.data.rating  # type: ignore[attr-defined]
+        if t.rating is None:   # CSAT counts one answer per ticket
+            t.rating = rating
+            o.facts.append(Fact("rating", t.merchant_id, p.name, ev.time, value=float(rating)))
+        s = t.survey
+        if s.answered:
+            return
+        s.answered = True
+        if s.scheduled_for is not None:   # answered before the deferred send: nothing left to send
+            s.scheduled_for = None
+            o.timers[T_SURVEY] = None
+        if t.status != USER_CONFIRMING:
+            return
+        self._end_confirmation(o, t, p, fulfilled=True)
+        if rating >= 4:
+            self._move(o, t, p, CLOSED, "survey_satisfied", ev.id, ev.time)
+        else:
+            self._escalate(o, t, p, "unsatisfied", ev.time, ev.id)
+
+    def _reminder_requested(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        s = t.survey
+        refusal = reminder_refusal(
+            at=ev.time, tz=self._customer_tz(t, p), confirming=t.status == USER_CONFIRMING, answered=s.answered,
+            first_sent_at=s.first_sent_at, last_sent_at=s.last_sent_at, reminders=s.reminders,
+            max_reminders=p.max_reminders, spacing=p.reminder_spacing, quiet_start=p.quiet_start,
+            quiet_end=p.quiet_end)
+        if refusal:
+            o.emit("survey.reminder_rejected", reason=refusal)
+            return
+        s.reminders += 1
+        s.last_sent_at = ev.time
+        o.emit("survey.dispatched", attempt=s.reminders, sent_at=ev.time)
+
+    def _urged(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if not t.is_open:
+            return self._reject(o, "ticket.urged on a closed ticket")
+        t.urges += 1
+
+    def _reopened(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if t.is_open:
+            return self._reject(o, f"ticket.reopened from {t.status}")
+        if t.permanently_closed:
+            return self._reject(o, "ticket.reopened on a permanently closed ticket")
+        self._move(o, t, p, AWAITING_MERCHANT, "reopened", ev.id, ev.time)
+        if p.chat_inactivity is not None:
+            self._restart_inactivity(o, t, p, ev.time)
+
+    def _withdrawn(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if not t.is_open:
+            return self._reject(o, "ticket.withdrawn on a closed ticket")
+        self._move(o, t, p, CLOSED, "withdrawn", ev.id, ev.time)
+
+    def _closed(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        if not t.is_open:
+            return self._reject(o, "ticket.closed on a closed ticket")
+        d: ib.TicketClosed = ev.data  # type: ignore[assignment]
+        self._move(o, t, p, CLOSED, f"closed_by_{d.by}" if d.by else "closed", ev.id, ev.time,
+                   permanently=d.permanently)
+
+    # -- the mechanics every handler shares ----------------------------------------------
+    @staticmethod
+    def _reject(o: Outcome, detail: str) -> None:
+        o.rejection = ("invalid_transition", detail)
+
+    def _move(self, o: Outcome, t: Ticket, p: Policy, to: str, reason: str, cause: str, at: datetime, *,
+              fulfils: bool = False, permanently: bool = False) -> None:
+        """Change status, ending and starting the clocks that belong to the old and new status."""
+        frm = t.status
+        if frm == AWAITING_MERCHANT:
+            self._end_merchant_clock(o, t, p, at, fulfilled=fulfils)
+        if frm == USER_CONFIRMING and to != USER_CONFIRMING:
+            self._end_confirmation(o, t, p, fulfilled=False)
+        t.status = to
+        if to == CLOSED:
+            t.permanently_closed = permanently
+            if t.inactivity_due_at is not None:
+                o.emit("sla.cancelled", clock=CI, due_at=t.inactivity_due_at, policy=p.name)
+                t.inactivity_due_at = None
+                o.timers[T_INACTIVITY] = None
+        o.emit("ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=cause,
+               permanently=permanently)
+        kind = "platform_rejected" if reason == "platform_rejected" else "status_changed"
+        o.emit("notification.requested", kind=kind, status=to)
+        if to == AWAITING_MERCHANT:
+            if t.survey.scheduled_for is not None:   # back to the merchant: a deferred survey is moot
+                t.survey.scheduled_for = None
+                o.timers[T_SURVEY] = None
+            self._start_merchant_clock(o, t, p, at)
+
+    def _escalate(self, o: Outcome, t: Ticket, p: Policy, reason: str, at: datetime, cause: str, *,
+                  fulfils: bool = False) -> None:
+        o.emit("ticket.escalated", reason=reason)
+        self._move(o, t, p, AWAITING_PLATFORM, reason, cause, at, fulfils=fulfils)
+
+    def _start_merchant_clock(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        duration = p.response_for(t.urgent, t.response_hours)
+        due = p.calendar.add(at, duration)
+        c = MerchantClock(started_at=at, due_at=due)
+        t.clock = c
+        o.emit("sla.activated", clock=MR, due_at=due, policy=p.name)
+        o.timers[T_BREACH] = due
+        o.timers[T_WARNING] = None
+        if p.warning_before is not None:
+            if duration <= p.warning_before:
+                self._warn(o, t, p, due)
+            else:
+                c.warn_at = p.calendar.add(at, duration - p.warning_before)
+                o.timers[T_WARNING] = c.warn_at
+
+    def _warn(self, o: Outcome, t: Ticket, p: Policy, due: datetime) -> None:
+        o.emit("sla.warning", clock=MR, due_at=due, policy=p.name)
+        o.emit("notification.requested", kind="deadline_soon", status=t.status)
+        if t.clock:
+            t.clock.warn_at = None
+        o.timers[T_WARNING] = None
+
+    def _breach(self, o: Outcome, t: Ticket, p: Policy, due: datetime, cause: str) -> None:
+        c = t.clock
+        assert c is not None
+        c.breached = True
+        o.timers[T_BREACH] = None
+        o.timers[T_WARNING] = None
+        o.emit("sla.breached", clock=MR, due_at=due, policy=p.name)
+        t.responses += 1
+        t.late_responses += 1
+        o.facts.append(Fact("response", t.merchant_id, p.name, due, late=True))
+        takeover = p.breach_action == "escalate" or (
+            p.breach_action == "escalate_post_purchase" and t.group == "post_purchase")
+        if takeover and t.status == AWAITING_MERCHANT:
+            self._escalate(o, t, p, "merchant_late", due, cause)
+
+    def _end_merchant_clock(self, o: Outcome, t: Ticket, p: Policy, at: datetime, *, fulfilled: bool) -> None:
+        c = t.clock
+        if c is None:
+            return
+        if fulfilled:
+            late = c.breached or at > c.due_at
+            o.emit("sla.fulfilled", clock=MR, due_at=c.due_at, policy=p.name, late=late)
+            if not c.breached:   # a breach already counted this response as late
+                t.responses += 1
+                t.late_responses += int(late)
+                o.facts.append(Fact("response", t.merchant_id, p.name, at, late=late))
+        elif not c.breached:
+            o.emit("sla.cancelled", clock=MR, due_at=c.due_at, policy=p.name)
+        t.clock = None
+        o.timers[T_BREACH] = None
+        o.timers[T_WARNING] = None
+
+    def _merchant_activity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        """Any merchant act: the first one is the first response; each restarts a chat's inactivity clock."""
+        if t.first_response_at is None:
+            t.first_response_at = at
+            o.facts.append(Fact("first_response", t.merchant_id, p.name, at,
+                                value=max(0.0, (at - t.opened_at).total_seconds()), opened_at=t.opened_at))
+        if p.chat_inactivity is not None and t.is_open:
+            self._restart_inactivity(o, t, p, at)
+
+    def _restart_inactivity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        assert p.chat_inactivity is not None
+        due = at + p.chat_inactivity   # wall-clock time by contract
+        if t.inactivity_due_at is not None and due <= t.inactivity_due_at:
+            return   # an out-of-order older act never shortens the clock
+        t.inactivity_due_at = due
+        o.timers[T_INACTIVITY] = due
+        o.emit("sla.activated", clock=CI, due_at=due, policy=p.name)
+
+    def _start_survey(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        t.survey = Survey(cycle=t.survey.cycle + 1)
+        send_at = next_send_time(at, self._customer_tz(t, p), p.quiet_start, p.quiet_end)
+        if send_at == at:
+            self._send_survey(o, t, p, at)
+        else:
+            t.survey.scheduled_for = send_at
+            o.timers[T_SURVEY] = send_at
+
+    def _send_survey(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        s = t.survey
+        s.scheduled_for = None
+        s.first_sent_at = s.last_sent_at = at
+        o.timers[T_SURVEY] = None
+        o.emit("survey.dispatched", attempt=0, sent_at=at)
+        if p.user_confirmation is not None and t.status == USER_CONFIRMING:
+            due = at + p.user_confirmation   # wall-clock time by contract
+            t.confirmation_due_at = due
+            o.timers[T_CONFIRMATION] = due
+            o.emit("sla.activated", clock=UC, due_at=due, policy=p.name)
+
+    def _end_confirmation(self, o: Outcome, t: Ticket, p: Policy, *, fulfilled: bool) -> None:
+        if t.confirmation_due_at is None:
+            return
+        o.emit("sla.fulfilled" if fulfilled else "sla.cancelled", clock=UC, due_at=t.confirmation_due_at,
+               policy=p.name, **({"late": False} if fulfilled else {}))
+        t.confirmation_due_at = None
+        o.timers[T_CONFIRMATION] = None
+
+    @staticmethod
+    def _customer_tz(t: Ticket, p: Policy) -> str:
+        return t.customer_timezone or p.calendar.timezone
+
+    @staticmethod
+    def _record_message(o: Outcome, t: Ticket, m, author: str, at: datetime) -> None:
+        o.messages.append({"message_id": m.message_id, "author": author, "text": m.text, "at": at,
+                           "attachments": len(m.attachments)})
+        if author == "customer":
+            o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))

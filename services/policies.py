@@ -1,0 +1,201 @@
+"""SLA policies: which calendar a ticket's clock counts in, how long the merchant has, and
+what happens on a breach. Built-ins follow the contract; `TICKETFLOW_POLICIES` (TOML) may
+override any key of a built-in or add new policies and calendars.
+
+A policy is data, not code, so an operator can add a marketplace without a release; the
+breach action is therefore a closed vocabulary rather than a hook.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from services.business_time import Calendar, CalendarError, parse_duration
+
+BreachAction = Literal["escalate", "escalate_post_purchase", "count_late"]
+BREACH_ACTIONS = ("escalate", "escalate_post_purchase", "count_late")
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the bad key."""
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """DOMAIN.md "Merchant performance" (seed 000): normal above 85 % CSAT and under 5 % late;
+    restricted above 45 % late or under 60 % CSAT."""
+
+    csat_normal: float = 0.85
+    late_normal: float = 0.05
+    csat_restricted: float = 0.60
+    late_restricted: float = 0.45
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    calendar: Calendar
+    response: timedelta
+    urgent_response: timedelta | None = None
+    allow_agreed: bool = True               # honour `response_hours` (>= 2 h) set upstream or by the platform
+    warning_before: timedelta | None = timedelta(hours=12)
+    user_confirmation: timedelta | None = None
+    chat_inactivity: timedelta | None = None
+    breach_action: BreachAction = "escalate"
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(8, 0)
+    max_reminders: int = 2
+    reminder_spacing: timedelta = timedelta(hours=1)
+    health: HealthThresholds = field(default_factory=HealthThresholds)
+
+    def response_for(self, urgent: bool, agreed_hours: float | None) -> timedelta:
+        """An agreed limit wins (DOMAIN 002: platform may set one of at least 2 h), then urgency."""
+        if agreed_hours is not None and self.allow_agreed:
+            return timedelta(hours=max(2.0, agreed_hours))
+        if urgent and self.urgent_response is not None:
+            return self.urgent_response
+        return self.response
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DOUYIN_CALENDAR = {"timezone": "Asia/Shanghai", "week": {d: [["09:00", "21:00"]] for d in _DAYS}}
+
+BUILTIN: dict[str, Policy] = {
+    "wish": Policy(
+        name="wish", calendar=Calendar.always_open("UTC"), response=timedelta(hours=48),
+        breach_action="escalate_post_purchase",
+    ),
+    "douyin": Policy(
+        name="douyin", calendar=Calendar.from_mapping(DOUYIN_CALENDAR), response=timedelta(hours=24),
+        urgent_response=timedelta(hours=2), user_confirmation=timedelta(hours=48), breach_action="escalate",
+    ),
+    "chat": Policy(
+        name="chat", calendar=Calendar.always_open("UTC"), response=timedelta(hours=24), warning_before=None,
+        chat_inactivity=timedelta(days=7), breach_action="count_late",
+    ),
+}
+
+_POLICY_KEYS = {
+    "calendar", "response", "response_hours", "urgent_response", "urgent_response_hours", "allow_agreed",
+    "warning_before", "user_confirmation", "chat_inactivity", "breach_action", "quiet_hours",
+    "max_reminders", "reminder_spacing", "health",
+}
+
+
+def _duration(where: str, value: Any, *, optional: bool = True) -> timedelta | None:
+    if value is False or (optional and value in ("", "none", None)):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(hours=value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise PolicyError(f"{where}: {e}") from None
+    raise PolicyError(f"{where}: expected an ISO 8601 duration such as \"PT24H\", got {value!r}")
+
+
+def _clock(where: str, value: Any) -> time:
+    try:
+        hh, mm = str(value).split(":")
+        return time(int(hh), int(mm))
+    except (ValueError, TypeError):
+        raise PolicyError(f"{where}: expected HH:MM, got {value!r}") from None
+
+
+def _calendar(where: str, value: Any, calendars: dict[str, Calendar]) -> Calendar:
+    if isinstance(value, str):
+        if value in calendars:
+            return calendars[value]
+        if value == "24/7":
+            return Calendar.always_open("UTC")
+        raise PolicyError(f"{where}: unknown calendar {value!r} (define it under [calendars.{value}])")
+    if isinstance(value, dict):
+        try:
+            return Calendar.from_mapping(value)
+        except CalendarError as e:
+            raise PolicyError(f"{where}: {e}") from None
+    raise PolicyError(f"{where}: expected a calendar name or table")
+
+
+def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dict[str, Calendar]) -> Policy:
+    where = f"policies.{name}"
+    unknown = sorted(set(spec) - _POLICY_KEYS)
+    if unknown:
+        raise PolicyError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(_POLICY_KEYS))})")
+    if base is None and "calendar" not in spec:
+        raise PolicyError(f"{where}.calendar: required for a new policy")
+    if base is None and not ({"response", "response_hours"} & set(spec)):
+        raise PolicyError(f"{where}.response: required for a new policy")
+    p = base or Policy(name=name, calendar=Calendar.always_open("UTC"), response=timedelta(hours=24))
+    changes: dict[str, Any] = {"name": name}
+    if "calendar" in spec:
+        changes["calendar"] = _calendar(f"{where}.calendar", spec["calendar"], calendars)
+    for key in ("response", "response_hours"):
+        if key in spec:
+            changes["response"] = _duration(f"{where}.{key}", spec[key], optional=False)
+    for key, attr in (("urgent_response", "urgent_response"), ("urgent_response_hours", "urgent_response"),
+                      ("warning_before", "warning_before"), ("user_confirmation", "user_confirmation"),
+                      ("chat_inactivity", "chat_inactivity")):
+        if key in spec:
+            changes[attr] = _duration(f"{where}.{key}", spec[key])
+    if "reminder_spacing" in spec:
+        changes["reminder_spacing"] = _duration(f"{where}.reminder_spacing", spec["reminder_spacing"], optional=False)
+    if "allow_agreed" in spec:
+        if not isinstance(spec["allow_agreed"], bool):
+            raise PolicyError(f"{where}.allow_agreed: expected true or false")
+        changes["allow_agreed"] = spec["allow_agreed"]
+    if "breach_action" in spec:
+        if spec["breach_action"] not in BREACH_ACTIONS:
+            raise PolicyError(f"{where}.breach_action: expected one of {', '.join(BREACH_ACTIONS)}")
+        changes["breach_action"] = spec["breach_action"]
+    if "max_reminders" in spec:
+        if not isinstance(spec["max_reminders"], int) or not 0 <= spec["max_reminders"] <= 2:
+            raise PolicyError(f"{where}.max_reminders: expected 0, 1 or 2 (DOMAIN: at most 2)")
+        changes["max_reminders"] = spec["max_reminders"]
+    if "quiet_hours" in spec:
+        q = spec["quiet_hours"]
+        if not (isinstance(q, list) and len(q) == 2):
+            raise PolicyError(f"{where}.quiet_hours: expected [\"22:00\", \"08:00\"]")
+        changes["quiet_start"], changes["quiet_end"] = _clock(f"{where}.quiet_hours[0]", q[0]), _clock(f"{where}.quiet_hours[1]", q[1])
+    if "health" in spec:
+        h = spec["health"]
+        allowed = {"csat_normal", "late_normal", "csat_restricted", "late_restricted"}
+        if not isinstance(h, dict) or set(h) - allowed:
+            bad = sorted(set(h) - allowed)[0] if isinstance(h, dict) else ""
+            raise PolicyError(f"{where}.health.{bad}: unknown key (known: {', '.join(sorted(allowed))})")
+        for k, v in h.items():
+            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise PolicyError(f"{where}.health.{k}: expected a ratio between 0 and 1")
+        changes["health"] = replace(p.health, **h)
+    return replace(p, **changes)
+
+
+def load_policies(path: str | Path | None = None) -> dict[str, Policy]:
+    """The built-ins, overridden and extended by the TOML file at `path` when one is given."""
+    policies = dict(BUILTIN)
+    if not path:
+        return policies
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except OSError as e:
+        raise PolicyError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{path}: not valid TOML: {e}") from None
+    unknown = sorted(set(doc) - {"calendars", "policies"})
+    if unknown:
+        raise PolicyError(f"{unknown[0]}: unknown top-level key (known: calendars, policies)")
+    calendars: dict[str, Calendar] = {}
+    for name, spec in (doc.get("calendars") or {}).items():
+        try:
+            calendars[name] = Calendar.from_mapping(spec)
+        except CalendarError as e:
+            raise PolicyError(f"calendars.{name}: {e}") from None
+    for name, spec in (doc.get("policies") or {}).items():
+        if not isinstance(spec, dict):
+            raise PolicyError(f"policies.{name}: expected a table")
+        policies[name] = _policy(name, spec, policies.get(name), calendars)
+    return policies

@@ -1,0 +1,99 @@
+"""`ticketflow run`: the named components as threads of one process, until SIGTERM/SIGINT.
+
+Each component is also a process of its own when run alone (`--components relay`), which is
+how a deployment scales them; threads keep a small installation to one process.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+from .bootstrap import build_engine
+from .clock import SystemClock
+from .config import Settings
+from .logs import log
+from .topology import Topology
+
+COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
+
+
+def run(settings: Settings, components: list[str]) -> int:
+    stop = threading.Event()
+
+    def _stop(signum, _frame):
+        log.info("shutdown.requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    clock = SystemClock()
+    engine = build_engine(settings, clock)
+    topology = Topology(settings.namespace)
+    threads: list[threading.Thread] = []
+    closers = []
+
+    def start(name: str, target) -> None:
+        t = threading.Thread(target=_guard(name, target, stop), name=name, daemon=True)
+        t.start()
+        threads.append(t)
+
+    if "ingest" in components:
+        from .ingest import IngestConsumer
+        start("ingest", IngestConsumer(settings.amqp_url, settings.database_url, topology, engine,
+                                       batch=settings.ingest_batch, prefetch=settings.ingest_prefetch).run)
+    if "relay" in components:
+        from .relay import AmqpPublisher, Relay
+        start("relay", Relay(settings.database_url, AmqpPublisher(settings.amqp_url)).run)
+    if "scheduler" in components:
+        from .scheduler import Scheduler
+        start("scheduler", Scheduler(settings.database_url, engine, clock).run)
+    if "workers" in components:
+        closers.append(_start_workers(settings, topology))
+    if "exporter" in components:
+        from .exporter import serve
+        closers.append(serve(settings, components))
+    log.info("run.started", components=components, namespace=settings.namespace)
+    stop.wait()
+    for t in threads:
+        t.join(timeout=20)
+    for close in closers:
+        close()
+    log.info("run.stopped")
+    return 0
+
+
+def _guard(name, target, stop: threading.Event):
+    """A component that dies of a bug stops the process (a supervisor restarts it) rather than
+    leaving a half-working pipeline that looks alive."""
+    def body():
+        try:
+            target(stop)
+        except Exception:  # noqa: BLE001
+            log.exception("component.crashed", component=name)
+            stop.set()
+    return body
+
+
+def _start_workers(settings: Settings, topology: Topology):
+    from dramatiq import Worker
+    from psycopg_pool import ConnectionPool
+
+    from workers.broker import make_broker
+    from workers.registry import register_all
+
+    from .language import build_translator
+    from .translation_job import TranslationJob
+
+    broker = make_broker(settings.amqp_url, database_url=settings.database_url)
+    pool = ConnectionPool(settings.database_url, min_size=1, max_size=4, kwargs={"prepare_threshold": None},
+                          open=True)
+    job = TranslationJob(pool, topology, build_translator(settings.libretranslate_url))
+    register_all(broker, topology, database_url=settings.database_url, translation_job=job)
+    worker = Worker(broker, worker_threads=4)
+    worker.start()
+
+    def close():
+        worker.stop()
+        broker.close()
+        pool.close()
+    return close

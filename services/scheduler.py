@@ -1,0 +1,39 @@
+"""Fires durable timers on the wall clock: claim due rows, fire through the outbox, repeat.
+
+Sleeps until the next due instant (at most `poll` seconds, so a timer inserted meanwhile
+waits at most that long): sub-second lag without a busy loop.
+"""
+from __future__ import annotations
+
+import threading
+
+import psycopg
+
+from .clock import Clock
+from .db import connect
+from .engine import Engine
+from .logs import log
+
+
+class Scheduler:
+    def __init__(self, database_url: str, engine: Engine, clock: Clock, *, poll: float = 0.2, batch: int = 200):
+        self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                with connect(self.database_url) as conn:
+                    log.info("scheduler.started")
+                    while not stop.is_set():
+                        if self.engine.fire_due(conn, self.clock.now(), self.batch):
+                            continue
+                        nxt = conn.execute("select min(due_at) from timers").fetchone()[0]
+                        conn.commit()
+                        wait = self.poll if nxt is None else max(0.0, min(self.poll, (nxt - self.clock.now()).total_seconds()))
+                        stop.wait(wait)
+                backoff = 0.5
+            except psycopg.OperationalError as e:
+                log.warning("scheduler.retry", error=str(e)[:200], backoff=backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)

@@ -1,0 +1,73 @@
+"""`ticketflow show`: one ticket (or one merchant) for a person at a terminal."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .config import Settings
+from .db import connect
+from .ticket import Ticket
+
+
+def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) -> int:
+    with connect(settings.database_url) as conn:
+        row = conn.execute("select state from tickets where id = %s", (ticket_id,)).fetchone()
+        if row is None:
+            parked = conn.execute("select count(*) from parked_events where ticket_id = %s", (ticket_id,)).fetchone()[0]
+            hint = f" ({parked} event(s) parked, waiting for its ticket.opened)" if parked else ""
+            print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
+            return 1
+        t = Ticket.model_validate(row[0])
+        timers = conn.execute("select kind, due_at from timers where ticket_id = %s order by due_at",
+                              (ticket_id,)).fetchall()
+        timeline = conn.execute("select at, kind, type, event_id, detail from timeline where ticket_id = %s"
+                                " order by id", (ticket_id,)).fetchall()
+    if as_json:
+        print(json.dumps({"ticket": t.model_dump(mode="json"),
+                          "timers": [{"kind": k, "due_at": d.isoformat()} for k, d in timers],
+                          "timeline": [{"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
+                                       for a, k, ty, e, d in timeline]}, ensure_ascii=False, indent=2))
+        return 0
+    print(render_ticket(t, timers, timeline))
+    return 0
+
+
+def render_ticket(t: Ticket, timers, timeline) -> str:
+    lines = [
+        f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
+        f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
+        f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
+        f"   labels {', '.join(t.labels) or '-'}",
+    ]
+    if t.clock:
+        lines.append(f"deadline  merchant_response due {t.clock.due_at.isoformat()}"
+                     f"{'  BREACHED' if t.clock.breached else ''}")
+    if t.confirmation_due_at:
+        lines.append(f"deadline  user_confirmation due {t.confirmation_due_at.isoformat()}")
+    if t.inactivity_due_at:
+        lines.append(f"deadline  chat_inactivity closes {t.inactivity_due_at.isoformat()}")
+    s = t.survey
+    if s.cycle:
+        sent = s.first_sent_at.isoformat() if s.first_sent_at else f"deferred to {s.scheduled_for}"
+        lines.append(f"survey    sent {sent}, reminders {s.reminders}, answered {s.answered}, rating {t.rating}")
+    if t.urges:
+        lines.append(f"urged     {t.urges} time(s)")
+    for kind, due in timers:
+        lines.append(f"timer     {kind} at {due.isoformat()}")
+    lines.append("timeline")
+    for at, kind, type_, _, detail in timeline:
+        extra = ""
+        if type_ == "ticket.status_changed":
+            extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
+        elif "reason" in detail:
+            extra = f" {detail['reason']}"
+        elif "due_at" in detail and kind == "out":
+            extra = f" {detail.get('clock', '')} due {detail['due_at']}"
+        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx"}.get(kind, "  ")
+        lines.append(f"  {at.isoformat()}  {arrow} {type_}{extra}")
+    return "\n".join(lines)
+
+
+def show_merchant(settings: Settings, merchant_id: str, *, as_json: bool = False) -> int:
+    from .kpis import merchant_report
+    return merchant_report(settings, merchant_id, as_json=as_json)

@@ -1,0 +1,123 @@
+"""The state of one ticket as the core sees it, and what applying something to it produces.
+
+State is a plain model serialised to one JSONB column: the core needs no ORM, and a
+migration never has to touch per-field columns for a rule that only the core reads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+AWAITING_MERCHANT = "awaiting_merchant"
+AWAITING_CUSTOMER = "awaiting_customer"
+USER_CONFIRMING = "user_confirming"
+AWAITING_PLATFORM = "awaiting_platform"
+CLOSED = "closed"
+STATUSES = (AWAITING_MERCHANT, AWAITING_CUSTOMER, USER_CONFIRMING, AWAITING_PLATFORM, CLOSED)
+
+# Timer kinds: one pending timer per (ticket, kind), moved or dropped as the ticket changes.
+T_WARNING = "merchant_response.warning"
+T_BREACH = "merchant_response.breach"
+T_SURVEY = "survey.dispatch"
+T_CONFIRMATION = "user_confirmation"
+T_INACTIVITY = "chat_inactivity"
+TIMER_KINDS = (T_WARNING, T_BREACH, T_SURVEY, T_CONFIRMATION, T_INACTIVITY)
+
+
+class MerchantClock(BaseModel):
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime | None = None
+    breached: bool = False
+
+
+class Survey(BaseModel):
+    cycle: int = 0
+    scheduled_for: datetime | None = None    # deferred first send (quiet hours)
+    first_sent_at: datetime | None = None
+    last_sent_at: datetime | None = None
+    reminders: int = 0
+    answered: bool = False
+
+
+class Ticket(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+    id: str
+    merchant_id: str
+    policy: str
+    status: str
+    permanently_closed: bool = False
+    opened_at: datetime
+    updated_at: datetime
+    customer_timezone: str | None = None
+    customer_locale: str | None = None
+    merchant_locale: str = "en"
+    group: str = "other"
+    category: str = "other"
+    urgent: bool = False
+    language: str | None = None
+    labels: list[str] = []
+    response_hours: float | None = None
+    clock: MerchantClock | None = None
+    confirmation_due_at: datetime | None = None
+    inactivity_due_at: datetime | None = None
+    survey: Survey = Survey()
+    rating: int | None = None
+    urges: int = 0
+    first_response_at: datetime | None = None
+    responses: int = 0
+    late_responses: int = 0
+    refund: dict[str, Any] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != CLOSED
+
+
+FactKind = Literal["opened", "first_response", "response", "rating"]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something a KPI counts, stamped with the event time it happened at (never the wall clock)."""
+
+    kind: FactKind
+    merchant_id: str
+    policy: str
+    at: datetime
+    value: float | None = None          # first_response: seconds; rating: 1-5
+    late: bool | None = None            # response: was the merchant late
+    opened_at: datetime | None = None   # first_response: when the ticket opened
+
+
+@dataclass(frozen=True)
+class Emit:
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Work for a dramatiq worker: small, ids only (the worker reads the rest from the database)."""
+
+    actor: str
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    ticket: Ticket | None
+    emits: list[Emit] = field(default_factory=list)
+    timers: dict[str, datetime | None] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    rejection: tuple[str, str] | None = None     # (reason, detail)
+    messages: list[dict[str, Any]] = field(default_factory=list)   # messages to store (text stays in the DB)
+
+    def emit(self, type_: str, **data: Any) -> None:
+        data.setdefault("merchant_id", self.ticket.merchant_id if self.ticket else None)
+        self.emits.append(Emit(type_, data))
