@@ -70,6 +70,16 @@ def _text(value: Any) -> str | None:
     return value
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def decode(body: bytes) -> Inbound:
     """Validate one inbound message; raise Rejected with the contract's reason otherwise."""
     if len(body) > MAX_MESSAGE_BYTES:
@@ -91,6 +101,16 @@ def decode(body: bytes) -> Inbound:
     model = INBOUND.get(raw["type"])
     if model is None:
         raise Rejected("unknown_type", f"unknown event type {raw['type'][:60]!r}", event_id, subject, type_)
+    if b"\\u0000" in body or b"\\ud" in body.lower():
+        # NUL and lone surrogates are valid JSON escapes that PostgreSQL text cannot store: refuse them
+        # here, with a reason, rather than let them fail a whole ingest batch later.
+        try:
+            text = json.dumps(raw, ensure_ascii=False)
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected("invalid_data", "text contains an unpaired UTF-16 surrogate", event_id, subject, type_) from None
+        if _has_nul(raw):
+            raise Rejected("invalid_data", "text contains a NUL character", event_id, subject, type_)
     try:
         envelope = CloudEvent.model_validate(raw)
     except ValidationError as e:

@@ -236,12 +236,15 @@ class Engine:
                     self._observe(w, "first_response_seconds", fact.value, {"policy": fact.policy})
         if before is None:
             w.count("tickets", 1, status=t.status)
+            w.count("open_tickets", 1, category=t.category)
 
     @staticmethod
     def _count_emit(w: Writes, t: Ticket, type_: str, data: dict) -> None:
         if type_ == "ticket.status_changed" and data.get("from"):
             w.count("tickets", -1, status=data["from"])
             w.count("tickets", 1, status=data["to"])
+            if CLOSED in (data["from"], data["to"]):   # the red count per category (DOMAIN, seed 000)
+                w.count("open_tickets", -1 if data["to"] == CLOSED else 1, category=t.category)
         elif type_ == "sla.breached":
             w.count("sla_breaches_total", policy=t.policy, clock=data["clock"])
         elif type_ == "survey.dispatched":

@@ -19,6 +19,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .db import connect
 from .logs import log
+from .taxonomy import CATEGORIES
 from .topology import WORKER_ACTORS, Topology
 
 P = "ticketflow_"
@@ -76,6 +77,11 @@ class DatabaseCollector:
         g = GaugeMetricFamily(P + "tickets", "Tickets by current status.", labels=["status"])
         for s in STATUSES:
             g.add_metric([s], tickets.get(s, 0))
+        yield g
+        open_by = {labels.get("category"): v for labels, v in by_name.get("open_tickets", [])}
+        g = GaugeMetricFamily(P + "open_tickets", "Open (not closed) tickets by category.", labels=["category"])
+        for c in CATEGORIES:
+            g.add_metric([c], open_by.get(c, 0))
         yield g
         for name, (doc, label_names) in HISTOGRAMS.items():
             yield self._histogram(name, doc, label_names, by_name)

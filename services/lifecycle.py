@@ -25,6 +25,23 @@ MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
 MERCHANT_ACTIONS_FROM = (AWAITING_MERCHANT, AWAITING_CUSTOMER)
 
 
+def pending_timers(t: Ticket) -> dict[str, datetime]:
+    """The timers a ticket's state calls for, by kind: exactly the ones `Lifecycle.fire` would act on."""
+    out: dict[str, datetime] = {}
+    c = t.clock
+    if c is not None and not c.breached:
+        out[T_BREACH] = c.due_at
+        if c.warn_at is not None and t.status == AWAITING_MERCHANT:
+            out[T_WARNING] = c.warn_at
+    s = t.survey
+    if s.scheduled_for is not None and s.first_sent_at is None and not s.answered:
+        out[T_SURVEY] = s.scheduled_for
+    if t.status == USER_CONFIRMING and t.confirmation_due_at is not None and not s.answered:
+        out[T_CONFIRMATION] = t.confirmation_due_at
+    if t.is_open and t.inactivity_due_at is not None:
+        out[T_INACTIVITY] = t.inactivity_due_at
+    return out
+
 
 class Classification(Protocol):
     category: str
@@ -79,7 +96,12 @@ class Lifecycle:
         """A timer came due. Re-checks the ticket: a timer that no longer matches does nothing."""
         t = ticket.model_copy(deep=True)
         o = Outcome(t)
-        p = self.policies[t.policy]
+        self._fire(o, t, self.policies[t.policy], kind, due)
+        if o.emits:
+            t.updated_at = max(t.updated_at, due)
+        return o
+
+    def _fire(self, o: Outcome, t: Ticket, p: Policy, kind: str, due: datetime) -> None:
         cause = f"timer:{kind.split('.')[0]}"
         if kind == T_WARNING:
             c = t.clock
@@ -106,9 +128,6 @@ class Lifecycle:
                 self._move(o, t, p, CLOSED, "inactivity", cause, due, permanently=True)
         else:
             raise ValueError(f"unknown timer kind {kind!r}")
-        if o.emits:
-            t.updated_at = max(t.updated_at, due)
-        return o
 
     # -- inbound handlers ------------------------------------------------------------
     def _opened(self, ev: Inbound) -> Outcome:
@@ -119,7 +138,9 @@ class Lifecycle:
         cust = d.customer
         locale = cust.locale if cust else None
         model = self.classify(d.message.text, locale)
-        category = d.category or model.category
+        # A classifier answer outside the taxonomy is `other` (DOMAIN: "anything else is other"), not a crash.
+        model_category = model.category if model.category in GROUP_OF else "other"
+        category = d.category or model_category
         urgent = d.urgent if d.urgent is not None else model.urgent
         group = GROUP_OF[category]
         # An upstream category wins; the model's labels (needs_review) only speak for the model's own choice.
@@ -136,7 +157,7 @@ class Lifecycle:
         o.emit("ticket.classified", group=group, category=category, urgent=urgent, language=model.language,
                confidence=1.0 if d.category else model.confidence, classifier=model.classifier,
                labels=labels, source="upstream" if d.category else "model",
-               model_category=model.category, model_confidence=model.confidence)
+               model_category=model_category, model_confidence=model.confidence)
         self._start_merchant_clock(o, t, p, ev.time)
         if p.chat_inactivity is not None:
             self._restart_inactivity(o, t, p, ev.time)
@@ -162,9 +183,9 @@ class Lifecycle:
         m = ev.data.message  # type: ignore[attr-defined]
         if m is not None:
             self._record_message(o, t, m, "merchant", ev.time)
-        self._merchant_activity(o, t, p, ev.time)
         to = USER_CONFIRMING if p.user_confirmation is not None else CLOSED
         self._move(o, t, p, to, "resolved", ev.id, ev.time, fulfils=True)
+        self._merchant_activity(o, t, p, ev.time)   # after the move: a close restarts no inactivity clock
         self._start_survey(o, t, p, ev.time)
 
     def _unresolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
@@ -186,8 +207,8 @@ class Lifecycle:
         items = [{"item_id": i, "quantity": 1} if isinstance(i, str) else i.model_dump() for i in d.items]
         t.refund = {"items": items, "amount": str(d.amount) if d.amount is not None else None,
                     "currency": d.currency, "at": ev.time.isoformat(), "event_id": ev.id}
-        self._merchant_activity(o, t, p, ev.time)
         self._move(o, t, p, CLOSED, "refunded", ev.id, ev.time, fulfils=True)
+        self._merchant_activity(o, t, p, ev.time)   # after the move: a close restarts no inactivity clock
 
     def _platform_decided(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status != AWAITING_PLATFORM:

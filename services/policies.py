@@ -7,9 +7,10 @@ breach action is therefore a closed vocabulary rather than a hook.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,20 +86,44 @@ _POLICY_KEYS = {
 }
 
 
-def _duration(where: str, value: Any, *, optional: bool = True) -> timedelta | None:
-    if value is False or (optional and value in ("", "none", None)):
+def _duration(where: str, value: Any, *, optional: bool = True, positive: bool = False) -> timedelta | None:
+    """Hours as a number or an ISO 8601 duration; `false`/"none" disables an optional one."""
+    if optional and (value is False or value in ("", "none", None)):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(hours=value)
-    if isinstance(value, str):
+        if not math.isfinite(value) or value < 0:
+            raise PolicyError(f"{where}: expected a non-negative number of hours, got {value!r}")
         try:
-            return parse_duration(value)
-        except ValueError as e:
+            d = timedelta(hours=value)
+        except OverflowError:
+            raise PolicyError(f"{where}: {value!r} hours is out of range") from None
+    elif isinstance(value, str):
+        try:
+            d = parse_duration(value)
+        except (ValueError, OverflowError) as e:
             raise PolicyError(f"{where}: {e}") from None
-    raise PolicyError(f"{where}: expected an ISO 8601 duration such as \"PT24H\", got {value!r}")
+    else:
+        hint = "" if optional else " (this one cannot be disabled)"
+        raise PolicyError(f"{where}: expected an ISO 8601 duration such as \"PT24H\", got {value!r}{hint}")
+    if positive and d <= timedelta(0):
+        hint = " (false or \"none\" disables it)" if optional else ""
+        raise PolicyError(f"{where}: must be longer than zero{hint}")
+    return d
+
+
+_SOME_INSTANT = datetime(2000, 1, 3, tzinfo=timezone.utc)
+
+
+def _usable(where: str, cal: Calendar) -> Calendar:
+    """A calendar without a single open window would make every business deadline unreachable."""
+    if cal.next_open(_SOME_INSTANT) is None:
+        raise PolicyError(f"{where}: the calendar has no open windows, so a deadline would never come")
+    return cal
 
 
 def _clock(where: str, value: Any) -> time:
+    if isinstance(value, time):   # a TOML local time (22:00:00)
+        return value
     try:
         hh, mm = str(value).split(":")
         return time(int(hh), int(mm))
@@ -109,16 +134,16 @@ def _clock(where: str, value: Any) -> time:
 def _calendar(where: str, value: Any, calendars: dict[str, Calendar]) -> Calendar:
     if isinstance(value, str):
         if value in calendars:
-            return calendars[value]
+            return _usable(where, calendars[value])
         if value == "24/7":
             return Calendar.always_open("UTC")
         raise PolicyError(f"{where}: unknown calendar {value!r} (define it under [calendars.{value}])")
     if isinstance(value, dict):
         try:
-            return Calendar.from_mapping(value)
+            return _usable(where, Calendar.from_mapping(value))
         except CalendarError as e:
             raise PolicyError(f"{where}: {e}") from None
-    raise PolicyError(f"{where}: expected a calendar name or table")
+    raise PolicyError(f"{where}: expected a calendar name or table, got {value!r}")
 
 
 def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dict[str, Calendar]) -> Policy:
@@ -136,12 +161,14 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
         changes["calendar"] = _calendar(f"{where}.calendar", spec["calendar"], calendars)
     for key in ("response", "response_hours"):
         if key in spec:
-            changes["response"] = _duration(f"{where}.{key}", spec[key], optional=False)
-    for key, attr in (("urgent_response", "urgent_response"), ("urgent_response_hours", "urgent_response"),
-                      ("warning_before", "warning_before"), ("user_confirmation", "user_confirmation"),
-                      ("chat_inactivity", "chat_inactivity")):
+            changes["response"] = _duration(f"{where}.{key}", spec[key], optional=False, positive=True)
+    for key, attr, positive in (("urgent_response", "urgent_response", True),
+                                ("urgent_response_hours", "urgent_response", True),
+                                ("warning_before", "warning_before", False),
+                                ("user_confirmation", "user_confirmation", True),
+                                ("chat_inactivity", "chat_inactivity", True)):
         if key in spec:
-            changes[attr] = _duration(f"{where}.{key}", spec[key])
+            changes[attr] = _duration(f"{where}.{key}", spec[key], positive=positive)
     if "reminder_spacing" in spec:
         changes["reminder_spacing"] = _duration(f"{where}.reminder_spacing", spec["reminder_spacing"], optional=False)
     if "allow_agreed" in spec:
@@ -153,7 +180,8 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
             raise PolicyError(f"{where}.breach_action: expected one of {', '.join(BREACH_ACTIONS)}")
         changes["breach_action"] = spec["breach_action"]
     if "max_reminders" in spec:
-        if not isinstance(spec["max_reminders"], int) or not 0 <= spec["max_reminders"] <= 2:
+        v = spec["max_reminders"]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2:
             raise PolicyError(f"{where}.max_reminders: expected 0, 1 or 2 (DOMAIN: at most 2)")
         changes["max_reminders"] = spec["max_reminders"]
     if "quiet_hours" in spec:
@@ -164,13 +192,19 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
     if "health" in spec:
         h = spec["health"]
         allowed = {"csat_normal", "late_normal", "csat_restricted", "late_restricted"}
-        if not isinstance(h, dict) or set(h) - allowed:
-            bad = sorted(set(h) - allowed)[0] if isinstance(h, dict) else ""
+        if not isinstance(h, dict):
+            raise PolicyError(f"{where}.health: expected a table of {', '.join(sorted(allowed))}")
+        if set(h) - allowed:
+            bad = sorted(set(h) - allowed)[0]
             raise PolicyError(f"{where}.health.{bad}: unknown key (known: {', '.join(sorted(allowed))})")
         for k, v in h.items():
-            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise PolicyError(f"{where}.health.{k}: expected a ratio between 0 and 1")
-        changes["health"] = replace(p.health, **h)
+        health = replace(p.health, **h)
+        if health.csat_restricted > health.csat_normal or health.late_normal > health.late_restricted:
+            raise PolicyError(f"{where}.health: thresholds contradict each other (need csat_restricted <= "
+                              f"csat_normal and late_normal <= late_restricted, got {health})")
+        changes["health"] = health
     return replace(p, **changes)
 
 
@@ -188,13 +222,16 @@ def load_policies(path: str | Path | None = None) -> dict[str, Policy]:
     unknown = sorted(set(doc) - {"calendars", "policies"})
     if unknown:
         raise PolicyError(f"{unknown[0]}: unknown top-level key (known: calendars, policies)")
+    for key in ("calendars", "policies"):
+        if not isinstance(doc.get(key, {}), dict):
+            raise PolicyError(f"{key}: expected a table ([{key}.<name>] sections)")
     calendars: dict[str, Calendar] = {}
-    for name, spec in (doc.get("calendars") or {}).items():
+    for name, spec in doc.get("calendars", {}).items():
         try:
-            calendars[name] = Calendar.from_mapping(spec)
+            calendars[name] = _usable(f"calendars.{name}", Calendar.from_mapping(spec))
         except CalendarError as e:
             raise PolicyError(f"calendars.{name}: {e}") from None
-    for name, spec in (doc.get("policies") or {}).items():
+    for name, spec in doc.get("policies", {}).items():
         if not isinstance(spec, dict):
             raise PolicyError(f"policies.{name}: expected a table")
         policies[name] = _policy(name, spec, policies.get(name), calendars)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytz
 from businesstimedelta import BusinessTimeDelta, HolidayRule, LunchTimeRule, Rules, WorkDayRule
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.business_time import (
@@ -587,14 +587,14 @@ def btd_rules(c: Calendar) -> Rules:
 # ========================================================================= strategies
 
 ZONES = ["UTC", "Asia/Shanghai", "Europe/Budapest", "America/New_York", "Australia/Lord_Howe"]
-TRANSITION_DAYS = [
-    datetime(2026, 3, 8, 12, tzinfo=UTC),  # New York spring
-    datetime(2026, 11, 1, 12, tzinfo=UTC),  # New York autumn
-    datetime(2026, 3, 29, tzinfo=UTC),  # Budapest spring
-    datetime(2026, 10, 25, tzinfo=UTC),  # Budapest autumn
-    datetime(2026, 4, 4, 16, tzinfo=UTC),  # Lord Howe autumn (2026-04-05 local)
-    datetime(2026, 10, 3, 16, tzinfo=UTC),  # Lord Howe spring (2026-10-04 local)
-]
+# DST changes in 2026 (UTC), to start near them far more often than chance would.
+TRANSITIONS = {
+    "UTC": [],
+    "Asia/Shanghai": [],
+    "Europe/Budapest": [utc(2026, 3, 29, 1), utc(2026, 10, 25, 1)],
+    "America/New_York": [utc(2026, 3, 8, 7), utc(2026, 11, 1, 6)],
+    "Australia/Lord_Howe": [utc(2026, 4, 4, 15), utc(2026, 10, 3, 15, 30)],
+}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -602,9 +602,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def calendars(draw, zones=ZONES, lo: int = 0, hi: int = 48, step: int = 30, holidays: bool = True) -> Calendar:
     """Random week: per day up to 3 windows on a 30-minute grid (hits 02:00/02:30/03:00)."""
     tz = draw(st.sampled_from(zones))
+    cut = st.integers(lo, hi)
+    if lo <= 6:  # half the cuts between 01:00 and 03:30, where the DST gaps and folds are
+        cut = st.one_of(cut, st.integers(max(lo, 2), 7))
     week = []
     for _ in range(7):
-        cuts = sorted(draw(st.lists(st.integers(lo, hi), max_size=6, unique=True)))
+        cuts = sorted(draw(st.lists(cut, max_size=6, unique=True)))
         if len(cuts) % 2:
             cuts = cuts[:-1]
         week.append(tuple((cuts[i] * step, cuts[i + 1] * step) for i in range(0, len(cuts), 2)))
@@ -614,12 +617,21 @@ def calendars(draw, zones=ZONES, lo: int = 0, hi: int = 48, step: int = 30, holi
     return Calendar(tz, tuple(week), hols)
 
 
-instants = st.one_of(
-    st.integers(0, 2 * 365 * 86400).map(lambda s: T0 + timedelta(seconds=s)),
-    st.tuples(st.sampled_from(TRANSITION_DAYS), st.integers(-3 * 86400, 3 * 86400)).map(
-        lambda p: p[0] + timedelta(seconds=p[1])
-    ),
-)
+DST_ZONES = [z for z, changes in TRANSITIONS.items() if changes]
+
+
+@st.composite
+def cases(draw, zones: list[str] = ZONES, near_change: float = 0.5) -> tuple[Calendar, datetime]:
+    """A random calendar and a start, often (near_change) within 3 days of a DST change."""
+    c = draw(calendars(zones=zones))
+    near = TRANSITIONS[c.timezone]
+    if near and draw(st.floats(0, 1)) < near_change:
+        t = draw(st.sampled_from(near)) + timedelta(seconds=draw(st.integers(-3 * 86400, 3 * 86400)))
+    else:
+        t = T0 + timedelta(seconds=draw(st.integers(0, 2 * 365 * 86400)))
+    return c, t
+
+
 durations = st.one_of(
     st.integers(1, 15 * 24 * 60).map(lambda m: timedelta(minutes=m)),
     st.integers(1, 3 * 86400).map(lambda s: timedelta(seconds=s)),
@@ -632,41 +644,48 @@ PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 
 class TestProperties:
     @PROPS
-    @given(calendars(), instants, durations)
-    def test_due_is_never_strictly_inside_a_closed_stretch(self, c: Calendar, t: datetime, d: timedelta) -> None:
+    @given(cases(), durations)
+    def test_due_is_never_strictly_inside_a_closed_stretch(self, case: tuple[Calendar, datetime], d: timedelta) -> None:
+        c, t = case
         due = c.add(t, d)
-        # open at due, or exactly at a window end: the last instant before it was open
-        assert c.is_open(due) or c.is_open(due - timedelta(microseconds=1))
+        # Open at due, or exactly at a window end. Both mean the microsecond before due
+        # was open time (the last bit of the duration), which is what rules out "strictly
+        # inside a closed stretch".
         assert c.is_open(due - timedelta(microseconds=1))
         assert due.tzinfo is UTC
 
     @PROPS
-    @given(calendars(), instants, durations, durations)
-    def test_add_is_additive(self, c: Calendar, t: datetime, a: timedelta, b: timedelta) -> None:
+    @given(cases(), durations, durations)
+    def test_add_is_additive(self, case: tuple[Calendar, datetime], a: timedelta, b: timedelta) -> None:
+        c, t = case
         t = c.next_open(t)
         assert c.add(c.add(t, a), b) == c.add(t, a + b)
 
     @PROPS
-    @given(calendars(), instants, st.integers(0, 5 * 86400), durations, st.integers(0, 3 * 86400))
-    def test_monotone_in_start_and_duration(self, c: Calendar, t: datetime, dt: int, d: timedelta, dd: int) -> None:
+    @given(cases(), st.integers(0, 5 * 86400), durations, st.integers(0, 3 * 86400))
+    def test_monotone_in_start_and_duration(self, case: tuple[Calendar, datetime], dt: int, d: timedelta, dd: int) -> None:
+        c, t = case
         assert c.add(t, d) <= c.add(t + timedelta(seconds=dt), d)
         assert c.add(t, d) <= c.add(t, d + timedelta(seconds=dd))
 
     @PROPS
-    @given(calendars(), instants, st.one_of(st.just(timedelta(0)), durations))
-    def test_between_inverts_add(self, c: Calendar, t: datetime, d: timedelta) -> None:
+    @given(cases(), st.one_of(st.just(timedelta(0)), durations))
+    def test_between_inverts_add(self, case: tuple[Calendar, datetime], d: timedelta) -> None:
+        c, t = case
         assert c.between(t, c.add(t, d)) == d
         assert c.between(c.next_open(t), c.add(t, d)) == d
 
     @PROPS
-    @given(calendars(), instants, st.integers(0, 40 * 86400), st.integers(0, 40 * 86400))
-    def test_between_is_additive(self, c: Calendar, t: datetime, x: int, y: int) -> None:
+    @given(cases(), st.integers(0, 40 * 86400), st.integers(0, 40 * 86400))
+    def test_between_is_additive(self, case: tuple[Calendar, datetime], x: int, y: int) -> None:
+        c, t = case
         m, e = t + timedelta(seconds=x), t + timedelta(seconds=x + y)
         assert c.between(t, e) == c.between(t, m) + c.between(m, e)
 
     @PROPS
-    @given(calendars(), instants, st.floats(0.0001, 1.0))
-    def test_matches_brute_force_oracle(self, c: Calendar, t: datetime, fraction: float) -> None:
+    @given(cases(), st.floats(0.0001, 1.0))
+    def test_matches_brute_force_oracle(self, case: tuple[Calendar, datetime], fraction: float) -> None:
+        c, t = case
         # scaled to about three weeks of the calendar's open time, so the oracle stays quick
         weekly = sum(e - s for day in c.week for s, e in day)
         d = timedelta(seconds=max(1, int(fraction * 3 * weekly * 60)))
@@ -676,6 +695,14 @@ class TestProperties:
         for probe in (t, due, due + H):
             assert c.is_open(probe) == oracle_is_open(c, probe)
 
+    @PROPS
+    @given(cases(zones=DST_ZONES, near_change=1.0), st.integers(60, 3 * 86400))
+    def test_matches_brute_force_oracle_around_dst_changes(self, case: tuple[Calendar, datetime], seconds: int) -> None:
+        c, t = case
+        d = timedelta(seconds=seconds)
+        due = c.add(t, d)
+        assert due == oracle_add(c, t, d)
+        assert c.between(t - 2 * H, due + 3 * H) == oracle_between(c, t - 2 * H, due + 3 * H)
 
     @settings(max_examples=100, deadline=None)
     @given(st.sampled_from(ZONES), st.dates(date(2026, 1, 1), date(2027, 12, 31)))

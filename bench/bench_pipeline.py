@@ -1,0 +1,189 @@
+"""Issue #2 benchmark: a mixed stream (ticket.opened, message.posted) from <ns>.in to
+ticket.status_changed on <ns>.out, through a real `ticketflow run` on the local services.
+
+Prints: sustained events/s; p50/p99 publish -> status_changed latency at half that rate; and,
+in the same run on the same broker, a no-op dramatiq actor's throughput as the baseline.
+    python bench/bench_pipeline.py [--events 10000] [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pika
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._support import pct, scratch  # noqa: E402
+
+BIN = Path(sys.executable).parent / "ticketflow"
+
+
+def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
+    """Half opened, half merchant replies; every event changes a status."""
+    out = []
+    for i in range(n // 2):
+        s = f"B{tag}-{i}"
+        for type_, data, t in (
+            ("ticket.opened", {"merchant_id": f"m{i % 500}", "policy": "wish", "category": "order_status",
+                               "message": {"message_id": f"{s}a", "text": "Where is my order?"}}, "2026-03-02T09:00:00Z"),
+            ("message.posted", {"message": {"message_id": f"{s}b", "author": "merchant", "text": "Shipped."}},
+             "2026-03-02T09:05:00Z"),
+        ):
+            ev = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench", "type": type_, "time": t,
+                  "subject": s, "data": data}
+            out.append((ev["id"], json.dumps(ev).encode()))
+    # interleave so consecutive events belong to different tickets, as real traffic does
+    half = len(out) // 2
+    opened, replies = out[0::2], out[1::2]
+    mixed = []
+    for i in range(len(opened)):
+        mixed.append(opened[i])
+        if i >= 50:
+            mixed.append(replies[i - 50])
+    mixed.extend(replies[len(opened) - 50:])
+    assert len(mixed) == len(out), (len(mixed), len(out), half)
+    return mixed
+
+
+class Tap(threading.Thread):
+    """Collects status_changed arrival times by cause (inbound event id)."""
+
+    def __init__(self, amqp: str, ns: str):
+        super().__init__(daemon=True)
+        self.conn = pika.BlockingConnection(pika.URLParameters(amqp))
+        self.ch = self.conn.channel()
+        self.q = self.ch.queue_declare("", exclusive=True).method.queue
+        self.ch.queue_bind(self.q, f"{ns}.out", "ticket.status_changed")
+        self.arrived: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self):
+        for m, _, body in self.ch.consume(self.q, auto_ack=True, inactivity_timeout=0.2):
+            if m is not None:
+                self.arrived[json.loads(body)["data"]["caused_by"]] = time.perf_counter()
+            if self.stop.is_set():
+                break
+        self.conn.close()
+
+
+def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
+    conn = pika.BlockingConnection(pika.URLParameters(amqp))
+    ch = conn.channel()
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    props = pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2)
+    for i, (eid, body) in enumerate(events):
+        if rate:
+            due = start + i / rate
+            while (d := due - time.perf_counter()) > 0:
+                time.sleep(min(d, 0.002))
+        sent[eid] = time.perf_counter()
+        ch.basic_publish(f"{ns}.in", "x", body, props)
+    conn.close()
+    return sent
+
+
+def run_pipeline(amqp, db, ns):
+    env = dict(os.environ, TICKETFLOW_AMQP_URL=amqp, TICKETFLOW_DATABASE_URL=db, TICKETFLOW_NAMESPACE=ns,
+               TICKETFLOW_LOG_FORMAT="json")
+    subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
+    log = open(f"/tmp/bench-pipeline-{ns}.log", "wb")
+    # ingest and relay as separate processes: two cores, two GIL-bound loops
+    procs = [subprocess.Popen([str(BIN), "run", "--components", c], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True) for c in ("ingest", "relay,workers")]
+    return procs
+
+
+def wait_for(tap: Tap, ids, timeout: float) -> float:
+    end = time.time() + timeout
+    while time.time() < end:
+        if all(i in tap.arrived for i in ids):
+            return max(tap.arrived[i] for i in ids)
+        time.sleep(0.05)
+    missing = sum(1 for i in ids if i not in tap.arrived)
+    raise SystemExit(f"{missing} events never came out")
+
+
+def dramatiq_baseline(amqp: str, ns: str, n: int) -> float:
+    import dramatiq
+    from dramatiq import Worker
+
+    from workers.broker import make_broker
+    broker = make_broker(amqp)
+    q = f"{ns}.noop"
+    done = threading.Event()
+    count = [0]
+    lock = threading.Lock()
+
+    def noop(i):
+        with lock:
+            count[0] += 1
+            if count[0] == n:
+                done.set()
+    actor = dramatiq.actor(noop, broker=broker, queue_name=q, actor_name="noop", max_retries=0)
+    broker.declare_queue(q, ensure=True)
+    # enqueue without confirms for the fill (not measured)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp))
+    ch = conn.channel()
+    for i in range(n):
+        ch.basic_publish("", q, actor.message(i).encode(), pika.BasicProperties(delivery_mode=2))
+    conn.close()
+    worker = Worker(broker, worker_threads=8)
+    t0 = time.perf_counter()
+    worker.start()
+    done.wait(300)
+    elapsed = time.perf_counter() - t0
+    worker.stop()
+    ch = pika.BlockingConnection(pika.URLParameters(amqp)).channel()
+    for name in (q, f"{q}.DQ", f"{q}.XQ"):
+        ch.queue_delete(name)
+    broker.close()
+    return n / elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=10_000)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    a = ap.parse_args()
+    with scratch("bp") as (amqp, db, ns):
+        procs = run_pipeline(amqp, db, ns)
+        try:
+            tap = Tap(amqp, ns)
+            tap.start()
+            warm = stream(200, "warm")
+            publish(amqp, ns, warm, None)
+            wait_for(tap, [i for i, _ in warm], 90)
+            events = stream(a.events, "s")
+            t0 = time.perf_counter()
+            publish(amqp, ns, events, None)
+            t_end = wait_for(tap, [i for i, _ in events], 300)
+            sustained = len(events) / (t_end - t0)
+            rate = sustained / 2
+            lat_events = stream(int(rate * a.seconds) // 2 * 2, "l")
+            sent = publish(amqp, ns, lat_events, rate)
+            wait_for(tap, list(sent), 120)
+            lat = [(tap.arrived[i] - sent[i]) * 1000 for i in sent]
+            tap.stop.set()
+        finally:
+            for p in procs:
+                os.killpg(p.pid, signal.SIGTERM)
+            for p in procs:
+                p.wait(30)
+        base = dramatiq_baseline(amqp, ns, min(a.events, 20_000))
+    print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, ingest + relay,workers processes)")
+    print(f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms")
+    print(f"dramatiq no-op actor    {base:8.0f} msgs/s   (same broker, 1 process x 8 threads)")
+    print(f"ratio pipeline/no-op    {sustained / base:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

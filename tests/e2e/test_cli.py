@@ -1,0 +1,73 @@
+"""The command line as an operator meets it: exit codes, one-line errors, the demo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "ticketflow"
+DOUYIN = {"timezone": "Asia/Shanghai",
+          "week": {d: [["09:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+
+
+def cli(*args, env=None, timeout=120):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def douyin_calendar(tmp_path):
+    p = tmp_path / "douyin.json"
+    p.write_text(json.dumps(DOUYIN))
+    return p
+
+
+@pytest.mark.parametrize("start,duration,due", [
+    ("2026-03-02T12:00:00Z", "PT12H", "2026-03-03T12:00:00Z"),      # 20:00 + 12 h -> 20:00 next day
+    ("2026-03-02T01:00:00Z", "PT24H", "2026-03-03T13:00:00Z"),      # 09:00 + 24 h -> 21:00 next day
+    ("2026-03-02T14:00:00+01:00", "PT0S", "2026-03-02T13:00:00Z"),  # zero: due at its start
+    ("2026-03-02T13:00:00Z", "PT1H", "2026-03-03T02:00:00Z"),       # start closed (21:00): from 09:00
+])
+def test_sla_due(douyin_calendar, start, duration, due):
+    r = cli("sla", "due", "--calendar", str(douyin_calendar), "--start", start, "--duration", duration)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == due
+
+
+@pytest.mark.parametrize("args,code", [
+    (["tick"], 2),
+    (["tick", "--now", "2026-03-02T09:00:00"], 2),          # no offset
+    (["sla", "due", "--calendar", "x.json", "--start", "2026-03-02T09:00:00Z", "--duration", "12h"], 2),
+    (["run", "--components", "ingest,teleport"], 2),
+    (["frobnicate"], 2),
+])
+def test_usage_errors_are_one_clear_line(args, code):
+    r = cli(*args)
+    assert r.returncode == code
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bad_calendar_is_a_clear_failure(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"timezone": "Mars/Olympus", "week": {"mon": [["09:00", "17:00"]]}}))
+    r = cli("sla", "due", "--calendar", str(bad), "--start", "2026-03-02T09:00:00Z", "--duration", "PT1H")
+    assert r.returncode == 1 and "timezone" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_migrate_without_a_database_fails_in_one_line():
+    import os
+    env = dict(os.environ, TICKETFLOW_DATABASE_URL="postgresql://127.0.0.1:1/nowhere")
+    r = cli("migrate", env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_demo_replays_the_scenario_with_no_servers():
+    r = cli("demo", timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout
+    for expected in ("W-1001", "D-2001", "C-3001", "merchant_late", "confirmation_timeout", "unsatisfied",
+                     "quiet_hours", "too_soon", "survey.dispatched", "message.translated", "ticket.classified",
+                     "invalid_transition", "malformed", "unknown_type", "invalid_data", "KPIs"):
+        assert expected in out, expected
