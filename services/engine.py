@@ -87,6 +87,7 @@ class Engine:
                         t = self._unpark(w, cur, t, now, result)
                         tickets[ev.subject] = changed[ev.subject] = t
             self._save(cur, changed.values())
+            self._record_kpis(w, cur)
             w.flush(cur)
         return result
 
@@ -139,6 +140,7 @@ class Engine:
                 if 0 <= lag < 3600:   # only a scheduler on the wall clock has a meaningful lag
                     self._observe(w, "timer_lag_seconds", lag, {})
             self._save(cur, changed.values())
+            self._record_kpis(w, cur)
             w.flush(cur)
         return fired
 
@@ -148,7 +150,32 @@ class Engine:
             total += n
         return total
 
+    def refresh_health(self, conn, limit: int = 500) -> int:
+        """Re-evaluate merchants whose 30-day window moved on without a fact of their own, so a
+        merchant whose bad days aged out does not stay `restricted` until its next ticket."""
+        with conn.transaction(), conn.cursor() as cur:
+            changes = kpis.refresh_stale(cur, self.policies, limit)
+            if changes:
+                at = kpis.watermark(conn)
+                w = Writes(self.topology)
+                for merchant_id, data in changes:
+                    w.event(cause=f"health-refresh:{merchant_id}:{at.isoformat()}:{data['state']}", n=0,
+                            type_="merchant.health_changed", subject=merchant_id, at=at, data=data)
+                w.flush(cur)
+        return len(changes)
+
     # -- internals -------------------------------------------------------------------------
+    def _record_kpis(self, w: Writes, cur) -> None:
+        """One KPI update per batch (facts fold into per-day buckets): a round trip per event would
+        cost more than the rest of ingest. Health changes are published with the merchant as subject."""
+        if not w.facts:
+            return
+        at = max(f.at for f in w.facts)
+        for merchant_id, data in kpis.record(cur, w.facts, self.policies):
+            w.event(cause=f"health:{merchant_id}:{at.isoformat()}:{data['previous']}>{data['state']}", n=0,
+                    type_="merchant.health_changed", subject=merchant_id, at=at, data=data)
+        w.facts = []
+
     @staticmethod
     def _key(body: bytes, ev: Inbound | Rejected) -> str:
         if isinstance(ev, Inbound):
@@ -228,12 +255,10 @@ class Engine:
             cur.executemany("insert into messages (ticket_id, message_id, author, text, at) values (%s, %s, %s, %s, %s)"
                             " on conflict do nothing",
                             [(t.id, m["message_id"], m["author"], m["text"], m["at"]) for m in o.messages])
-        if o.facts:
-            for n, (subject, data) in enumerate(kpis.record(cur, o.facts, self.policies)):
-                w.event(cause=cause, n=500 + n, type_="merchant.health_changed", subject=subject, at=at, data=data)
-            for fact in o.facts:
-                if fact.kind == "first_response" and fact.value is not None:
-                    self._observe(w, "first_response_seconds", fact.value, {"policy": fact.policy})
+        for fact in o.facts:
+            w.facts.append(fact)
+            if fact.kind == "first_response" and fact.value is not None:
+                self._observe(w, "first_response_seconds", fact.value, {"policy": fact.policy})
         if before is None:
             w.count("tickets", 1, status=t.status)
             w.count("open_tickets", 1, category=t.category)

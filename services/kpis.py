@@ -1,17 +1,310 @@
-"""Merchant KPIs, incrementally maintained from the core's facts (placeholder until #6 lands)."""
+"""Merchant KPIs and health, maintained incrementally in PostgreSQL from the core's facts.
+
+`record` runs inside the ingest/timer transaction (Engine._persist): it folds the facts into
+per-(merchant, UTC day) and per-(platform day, shard) counter rows, moves the event-time
+watermark, re-reads the touched merchants' last 30 days (<= 30 rows each) and returns one
+`merchant.health_changed` per merchant whose state changed. One statement per call (the SQL
+function kpi_record, whose plans are cached server-side), a second only when a state changes;
+nothing reads more than a merchant's 30 days. No write waits for a row lock (see 002_kpis.sql),
+so the per-event calls of concurrent ingest and scheduler transactions cannot deadlock here.
+The price: a merchant another in-flight transaction is writing is evaluated by that one, so its
+state may lag by one fact under concurrency (every figure read is exact at once).
+
+"Now" is the WATERMARK: the newest event time any fact carried (never the wall clock), so a
+replay or a backfill of the same events ends with the same figures. The maths (windows, the
+24 h rate's pending tickets, thresholds) is in `services.metrics_math`; tables in 002_kpis.sql.
+"""
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Mapping
 
+from . import metrics_math as mm
+from .config import Settings
+from .policies import HealthThresholds
+
+LOCK_CLASS = 1263557716          # advisory lock class of merchants (kpi_shard() uses 1263557715)
+_C = mm.COUNTER_COLUMNS
+_COLS = ", ".join(_C)
+_DEFAULT_THRESHOLDS = HealthThresholds()
+_YOUNG = "w.at - interval '24 hours'"
+
+# A merchant's bucket rows and overflow rows in a window, and its pending young tickets.
+_MERCHANT_ROWS = f"""
+    select merchant_id, day, {_COLS} from kpi_merchant_days
+     where merchant_id = any(%(merchants)s::text[]) and day between %(first)s and %(last)s
+    union all
+    select merchant_id, day, {_COLS} from kpi_merchant_overflow
+     where merchant_id = any(%(merchants)s::text[]) and day between %(first)s and %(last)s
+"""
+_MERCHANT_PENDING = """
+    select merchant_id, sum(n)::bigint from (
+        select merchant_id, n from kpi_pending_24h
+         where merchant_id = any(%(merchants)s::text[]) and opened_at >= %(young)s
+        union all
+        select merchant_id, pending from kpi_merchant_overflow
+         where merchant_id = any(%(merchants)s::text[]) and opened_at >= %(young)s
+    ) x group by merchant_id
+"""
+
+CHANGE_SQL = """
+with ch as (select * from unnest(%(m)s::text[], %(prev)s::text[], %(state)s::text[]) as u(m, prev, state)),
+sh as (select kpi_shard() as s),
+upd as (update kpi_merchants k set state = ch.state, changed_at = %(at)s from ch
+        where k.merchant_id = ch.m and k.state = ch.prev returning ch.m, ch.prev, ch.state),
+cnt as (insert into kpi_health_counts as c (shard, state, n)
+        select sh.s, x.st, sum(x.d) from (select state as st, 1 as d from upd union all select prev, -1 from upd) x, sh
+        group by sh.s, x.st
+        on conflict (shard, state) do update set n = c.n + excluded.n)
+select m from upd
+"""
+
+PLATFORM_SQL = f"""
+with w as (select coalesce(max(at), %(now)s::timestamptz) as at from kpi_watermark)
+select w.at, {", ".join(f"coalesce(sum(d.{c}), 0)" for c in _C)},
+       (select coalesce(sum(p.n), 0) from kpi_pending_24h p where p.opened_at >= {_YOUNG})
+       + (select coalesce(sum(o.pending), 0) from kpi_merchant_overflow o where o.opened_at >= {_YOUNG})
+from w left join kpi_platform_days d
+     on d.day between (w.at at time zone 'UTC')::date - (%(days)s - 1) and (w.at at time zone 'UTC')::date
+group by w.at
+"""
+
+
+def _counters(values) -> mm.Counters:
+    return mm.Counters(*(float(v) if c == "first_response_seconds" else int(v) for c, v in zip(_C, values)))
+
+
+def _thresholds(policies: Mapping, policy: str | None):
+    p = policies.get(policy) if policy else None
+    return p.health if p is not None else _DEFAULT_THRESHOLDS
+
+
+# -- writing -------------------------------------------------------------------------------------
 def record(cur, facts, policies) -> list[tuple[str, dict]]:
     """Store facts; return (merchant_id, data) for each merchant.health_changed to publish."""
-    return []
+    facts = list(facts)
+    if not facts:
+        return []
+    f = mm.fold(facts)
+    merchants = [{"m": m, "policy": f.policies[m]} for m in sorted(f.policies)]
+    md = [{"m": m, "day": d, **asdict(c)} for (m, d), c in sorted(f.merchant_days.items())]
+    pd = [{"day": d, **asdict(c)} for d, c in sorted(f.platform_days.items())]
+    pending = [{"m": m, "at": at, "n": n} for (m, at), n in sorted(f.pending.items())]
+    rows = cur.execute(
+        "select * from kpi_record(%s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s)",
+        (f.newest, _json(merchants), _json(md), _json(pd), _json(pending), mm.HEALTH_WINDOW_DAYS)).fetchall()
+    # Rows come back only for the merchants this transaction holds; one another in-flight
+    # transaction holds is evaluated by that one (or at its next fact): its deltas wait in the
+    # overflow, which every reader counts.
+    return _decide(cur, rows, policies)
+
+
+def _json(rows: list[dict]) -> str:
+    return json.dumps(rows, default=lambda o: o.isoformat(), separators=(",", ":"))
+
+
+def _reevaluate(cur, merchants: list[str], policies: Mapping) -> list[tuple[str, dict]]:
+    if not merchants:
+        return []
+    rows = cur.execute("select * from kpi_evaluate(%s::text[], %s)", (merchants, mm.HEALTH_WINDOW_DAYS)).fetchall()
+    return _decide(cur, rows, policies)
+
+
+def _decide(cur, rows, policies: Mapping) -> list[tuple[str, dict]]:
+    """Classify each evaluated merchant; store and return the state changes."""
+    changes: list[tuple[str, dict]] = []
+    at = None
+    for merchant_id, policy, state, at, *rest in rows:
+        k = mm.kpis(_counters(rest[:-1]), int(rest[-1]))
+        new = mm.classify(k.csat, k.late_response_ratio, _thresholds(policies, policy))
+        if new != state:
+            changes.append((merchant_id, {
+                "merchant_id": merchant_id, "csat": k.csat, "late_response_ratio": k.late_response_ratio,
+                "response_24h_ratio": k.response_24h_ratio, "state": new, "previous": state}))
+    if changes:
+        done = {r[0] for r in cur.execute(CHANGE_SQL, {
+            "m": [m for m, _ in changes], "prev": [d["previous"] for _, d in changes],
+            "state": [d["state"] for _, d in changes], "at": at}).fetchall()}
+        changes = [c for c in changes if c[0] in done]
+    return changes
+
+
+def refresh_stale(cur, policies, limit: int = 500) -> list[tuple[str, dict]]:
+    """Re-evaluate up to `limit` merchants last evaluated on an earlier watermark day than today's,
+    so a state also changes when old buckets leave the 30 days and no new fact arrives. For a
+    periodic caller (the scheduler) inside a transaction; returns health changes like `record`."""
+    candidates = [r[0] for r in cur.execute(
+        "select merchant_id from kpi_merchants"
+        " where evaluated_day < (select (max(at) at time zone 'UTC')::date from kpi_watermark)"
+        " order by evaluated_day, merchant_id limit %s", (limit,))]
+    held = sorted(r[0] for r in cur.execute(
+        f"select m from unnest(%s::text[]) as u(m) where pg_try_advisory_xact_lock({LOCK_CLASS}, hashtext(m))",
+        (candidates,)))
+    if not held:
+        return []
+    cur.execute("update kpi_merchants set evaluated_day = (select (max(at) at time zone 'UTC')::date"
+                " from kpi_watermark) where merchant_id = any(%s)", (held,))
+    return _reevaluate(cur, held, policies)
+
+
+# -- reading -------------------------------------------------------------------------------------
+def watermark(conn) -> datetime | None:
+    """The newest event time seen (None before the first fact)."""
+    return conn.execute("select max(at) from kpi_watermark").fetchone()[0]
+
+
+def platform_kpis(conn, now: datetime, days: int = mm.PLATFORM_WINDOW_DAYS) -> tuple[datetime, mm.Kpis]:
+    row = conn.execute(PLATFORM_SQL, {"now": now, "days": days}).fetchone()
+    return row[0], mm.kpis(_counters(row[1:-1]), int(row[-1]))
+
+
+def merchants_by_health(conn) -> dict[str, int]:
+    counts = dict(conn.execute("select state, sum(n)::bigint from kpi_health_counts group by state").fetchall())
+    return {s: int(counts.get(s) or 0) for s in mm.HEALTH_STATES}
 
 
 def platform_snapshot(conn, now) -> dict:
-    """Platform-wide ratios over the last 7 days and merchants by health (placeholder until #6)."""
-    return {"merchants": {}}
+    """Platform-wide ratios over the last 7 days at the watermark (`now` until anything was seen),
+    and merchants by stored health state: <= 7 x 32 + 96 small rows and one index range per scrape."""
+    _, k = platform_kpis(conn, now)
+    return {"csat_ratio": k.csat, "late_response_ratio": k.late_response_ratio,
+            "response_24h_ratio": k.response_24h_ratio, "merchants": merchants_by_health(conn)}
 
 
 def demo_summary(conn) -> dict:
-    """KPIs printed at the end of the demo (placeholder until #6)."""
-    return {}
+    """KPIs printed at the end of the demo."""
+    from .clock import SystemClock
+    at, k = platform_kpis(conn, SystemClock().now())   # `now` only matters before the first fact
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    health = merchants_by_health(conn)
+    return {
+        "as of (newest event time)": _iso(at) if watermark(conn) else "-",
+        "csat_ratio": pct(k.csat) + f" of {k.rated} rated",
+        "late_response_ratio": pct(k.late_response_ratio) + f" of {k.responses} responses",
+        "response_24h_ratio": pct(k.response_24h_ratio) + f" of {k.tickets_counted_24h} tickets"
+        + (f" ({k.pending_24h} unanswered under 24 h old, not counted yet)" if k.pending_24h else ""),
+        "first response (mean)": _duration(k.first_response_mean_seconds),
+        "merchants by health": ", ".join(f"{s} {health[s]}" for s in mm.HEALTH_STATES),
+    }
+
+
+def merchant_kpis(conn, merchant_id: str, at: datetime) -> dict[int, mm.Kpis]:
+    """A merchant's KPIs over the last 7 and 30 days at `at` (one read of <= 30 bucket rows)."""
+    first, last = mm.window(at, mm.HEALTH_WINDOW_DAYS)
+    rows = conn.execute(_MERCHANT_ROWS, {"merchants": [merchant_id], "first": first, "last": last}).fetchall()
+    pending = dict(conn.execute(_MERCHANT_PENDING, {"merchants": [merchant_id],
+                                                    "young": mm.young_from(at)}).fetchall()).get(merchant_id, 0)
+    out = {}
+    for days in (mm.PLATFORM_WINDOW_DAYS, mm.HEALTH_WINDOW_DAYS):
+        total = mm.Counters()
+        for _m, day, *vals in rows:
+            if mm.in_window(day, at, days):
+                total = total + _counters(vals)
+        out[days] = mm.kpis(total, int(pending))
+    return out
+
+
+def merchant_report(settings: Settings, merchant_id: str, *, as_json: bool = False, clock=None,
+                    limit: int = 10, out=None) -> int:
+    """`ticketflow show --merchant ID`: KPIs (7 and 30 days), health, open tickets by status and
+    the open tickets with the least time left. Exit 0, or 1 when the merchant is unknown."""
+    from .clock import SystemClock
+    from .db import connect
+    out = out or sys.stdout
+    now = (clock or SystemClock()).now()
+    with connect(settings.database_url) as conn:
+        health = conn.execute("select policy, state, changed_at from kpi_merchants where merchant_id = %s",
+                              (merchant_id,)).fetchone()
+        by_status = dict(conn.execute("select status, count(*) from tickets where merchant_id = %s"
+                                      " and status <> 'closed' group by status", (merchant_id,)).fetchall())
+        known = health is not None or conn.execute("select exists (select 1 from tickets where merchant_id = %s)",
+                                                    (merchant_id,)).fetchone()[0]
+        if not known:
+            print(f"ticketflow show: no merchant {merchant_id!r} (no tickets and no KPI facts)", file=sys.stderr)
+            return 1
+        at = watermark(conn) or now
+        windows = merchant_kpis(conn, merchant_id, at)
+        soonest = conn.execute(
+            "select id, status, category, urgent, urges, due_at from tickets where merchant_id = %s"
+            " and due_at is not null order by due_at, id limit %s", (merchant_id, limit)).fetchall()
+    policy, state, changed_at = health if health else (None, "normal", None)
+    report = {
+        "merchant_id": merchant_id, "policy": policy,
+        "health": {"state": state, "since": _iso(changed_at), "window_days": mm.HEALTH_WINDOW_DAYS},
+        "as_of": _iso(at), "as_of_meaning": "newest event time seen (the KPI windows end on its UTC day)",
+        "kpis": {f"{d}d": k.as_dict() for d, k in windows.items()},
+        "open_tickets": {s: by_status.get(s, 0) for s in _OPEN_STATUSES if by_status.get(s)},
+        "least_time_left": [
+            {"ticket_id": i, "status": s, "category": c, "urgent": u, "urges": n, "due_at": _iso(due),
+             "seconds_left": round((due - now).total_seconds())} for i, s, c, u, n, due in soonest],
+        "now": _iso(now),
+    }
+    if as_json:
+        out.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(render_merchant(report) + "\n")
+    return 0
+
+
+_OPEN_STATUSES = ("awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform")
+
+
+def render_merchant(r: dict) -> str:
+    h = r["health"]
+    lines = [f"merchant  {r['merchant_id']}   policy {r['policy'] or '-'}",
+             f"health    {h['state']}" + (f" since {h['since']}" if h["since"] else " (never changed)")
+             + f"   (last {h['window_days']} days)",
+             f"as of     {r['as_of']} (newest event time seen)",
+             f"{'KPIs':<22}{'last 7 days':<28}last 30 days"]
+    k7, k30 = r["kpis"]["7d"], r["kpis"]["30d"]
+
+    def row(label, fn):
+        lines.append(f"  {label:<20}{fn(k7):<28}{fn(k30)}")
+    row("CSAT", lambda k: _pct(k["csat"], f"{k['rated']} rated"))
+    row("late responses", lambda k: _pct(k["late_response_ratio"], f"{k['responses']} responses"))
+    row("24 h response rate", lambda k: _pct(k["response_24h_ratio"], f"{k['tickets_counted_24h']} tickets"))
+    row("first response", lambda k: _duration(k["first_response_mean_seconds"]) + " mean")
+    if k7["pending_24h"]:
+        lines.append(f"  ({k7['pending_24h']} unanswered ticket(s) under 24 h old not counted in the 24 h rate yet)")
+    opened = ", ".join(f"{s} {n}" for s, n in r["open_tickets"].items()) or "none"
+    lines.append(f"open      {sum(r['open_tickets'].values())} ticket(s): {opened}")
+    if r["least_time_left"]:
+        lines.append(f"least time left (at {r['now']})")
+        for t in r["least_time_left"]:
+            left = t["seconds_left"]
+            when = f"in {_duration(left)}" if left >= 0 else f"OVERDUE by {_duration(-left)}"
+            flags = ("  URGENT" if t["urgent"] else "") + (f"  urged {t['urges']}x" if t["urges"] else "")
+            lines.append(f"  {t['ticket_id']:<16} {t['status']:<18} due {t['due_at']}  {when}{flags}")
+    return "\n".join(lines)
+
+
+def _pct(v: float | None, of: str) -> str:
+    return ("-" if v is None else f"{v:.1%}") + f" ({of})"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    parts = [f"{d}d"] if d else []
+    if h or d:
+        parts.append(f"{h}h")
+    parts.append(f"{m}m" if (m or h or d) else f"{s}s")
+    return " ".join(parts)
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    from schemas import format_rfc3339
+    return format_rfc3339(at)
+
+
+__all__ = ["record", "refresh_stale", "platform_snapshot", "demo_summary", "merchant_report", "merchant_kpis",
+           "platform_kpis", "merchants_by_health", "watermark"]

@@ -34,6 +34,7 @@ class Writes:
         self.outbox: list[tuple[str, str, bytes, str | None, str]] = []
         self.timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
         self.counters: Counter[tuple[str, str]] = Counter()
+        self.facts: list = []   # KPI facts of the batch, recorded once by Engine._record_kpis
 
     def count(self, name: str, amount: float = 1, **labels: str) -> None:
         self.counters[(name, labels_key(labels))] += amount

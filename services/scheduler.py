@@ -6,6 +6,7 @@ waits at most that long): sub-second lag without a busy loop.
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 
@@ -16,8 +17,10 @@ from .logs import log
 
 
 class Scheduler:
-    def __init__(self, database_url: str, engine: Engine, clock: Clock, *, poll: float = 0.2, batch: int = 200):
+    def __init__(self, database_url: str, engine: Engine, clock: Clock, *, poll: float = 0.2, batch: int = 200,
+                 health_every: float = 60.0):
         self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
+        self.health_every = health_every
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -25,9 +28,13 @@ class Scheduler:
             try:
                 with connect(self.database_url) as conn:
                     log.info("scheduler.started")
+                    next_health = 0.0
                     while not stop.is_set():
                         if self.engine.fire_due(conn, self.clock.now(), self.batch):
                             continue
+                        if time.monotonic() >= next_health:
+                            self.engine.refresh_health(conn)
+                            next_health = time.monotonic() + self.health_every
                         nxt = conn.execute("select min(due_at) from timers").fetchone()[0]
                         conn.commit()
                         wait = self.poll if nxt is None else max(0.0, min(self.poll, (nxt - self.clock.now()).total_seconds()))

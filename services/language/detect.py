@@ -50,12 +50,15 @@ MIN_CONFIDENCE = 0.80
 #: Confidence reported when the locale decides (the customer chose it, but we did not
 #: read it in the text).
 LOCALE_CONFIDENCE = 0.5
+#: Without a locale, a model guess below this is noise ("Hi", "ok"): answer "und".
+MIN_GUESS = 0.3
 
 _ZH_HANT_REGIONS = frozenset({"tw", "hk", "mo"})
 _ALIASES = {"in": "id", "iw": "he", "ji": "yi", "fil": "tl", "nb": "no", "nn": "no", "zsm": "ms", "jw": "jv"}
 
-# Tokens that carry no language: links, e-mails, handles, order numbers, digits.
-_NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|[@#]\w+|\w*\d[\w-]*")
+# Tokens that carry no language: links, e-mails, handles, order numbers, digits. ASCII
+# only around digits: \w would swallow a whole run of Chinese glued to a number.
+_NOISE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|[@#][A-Za-z0-9_.]+|[A-Za-z0-9_]*\d[A-Za-z0-9_-]*")
 
 # Marker words: Malay vs Indonesian spelling/vocabulary (folded, lower case).
 _MS_MARKERS = frozenset(
@@ -203,8 +206,9 @@ def detect_language(text: str, fallback_locale: str | None = None) -> Detected:
     3. If the text has fewer than :data:`MIN_LETTERS` letters or the model's probability
        is under :data:`MIN_CONFIDENCE`, the customer's locale wins when given
        (``source="locale"``, confidence :data:`LOCALE_CONFIDENCE`); without a locale the
-       model's guess is returned with its (low) confidence; with no letters at all the
-       answer is ``Detected("und", 0.0, "default")``.
+       model's guess is returned with its (low) confidence, unless it is below
+       :data:`MIN_GUESS` or there are no letters at all: then ``Detected("und", 0.0,
+       "default")``.
     """
     locale_lang = normalize_language(fallback_locale) if fallback_locale else UNDETERMINED
     cleaned = _NOISE.sub(" ", text or "")
@@ -215,7 +219,7 @@ def detect_language(text: str, fallback_locale: str | None = None) -> Detected:
             if guess == locale_lang:
                 return Detected(guess, confidence, "model")
             return Detected(locale_lang, LOCALE_CONFIDENCE, "locale")
-        if guess is None:
+        if guess is None or confidence < MIN_GUESS:
             return Detected(UNDETERMINED, 0.0, "default")
         return Detected(guess, confidence, "model")
 
