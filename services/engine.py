@@ -56,6 +56,9 @@ class Engine:
             subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
             tickets = self._lock_tickets(cur, subjects)
             parked_now = None
+            opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
+            with_parked = {r[0] for r in cur.execute(
+                "select distinct ticket_id from parked_events where ticket_id = any(%s)", (opening,))} if opening else set()
             changed: dict[str, Ticket] = {}
             for (body, ev), key in zip(decoded, keys):
                 if key not in fresh:
@@ -77,13 +80,14 @@ class Engine:
                                 " values (%s, %s, %s, %s, %s) on conflict do nothing", (ev.id, ev.subject, ev.time, body, now))
                     cur.execute("update inbound_events set outcome = 'parked' where id = %s", (ev.id,))
                     parked_now += 1
+                    with_parked.add(ev.subject)
                     result.parked += 1
                     log.info("event.parked", event_id=ev.id, ticket_id=ev.subject, type=ev.type)
                     continue
                 t = self._apply(w, cur, t, ev, body, now, result)
                 if t is not None:
                     tickets[ev.subject] = changed[ev.subject] = t
-                    if ev.type == "ticket.opened":
+                    if ev.type == "ticket.opened" and ev.subject in with_parked:
                         t = self._unpark(w, cur, t, now, result)
                         tickets[ev.subject] = changed[ev.subject] = t
             self._save(cur, changed.values())
@@ -128,8 +132,7 @@ class Engine:
                 t = tickets.get(ticket_id)
                 if t is None or (ticket_id, kind, due_at) not in live:
                     continue   # another scheduler has it, or the ticket is busy: next round
-                cur.execute("delete from timers where ticket_id = %s and kind = %s and due_at = %s",
-                            (ticket_id, kind, due_at))
+                w.timers[(ticket_id, kind)] = None   # fired; the outcome may set it again
                 o = self.lifecycle.fire(t, kind, due_at)
                 cause = f"timer:{ticket_id}:{kind}:{due_at.isoformat()}"
                 w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
@@ -222,7 +225,7 @@ class Engine:
             return None
         self._persist(w, cur, t, o, ev.id, ev.time)
         result.applied += 1
-        log.info("event.applied", event_id=ev.id, ticket_id=ev.subject, type=ev.type,
+        log.debug("event.applied", event_id=ev.id, ticket_id=ev.subject, type=ev.type,
                  status=o.ticket.status if o.ticket else None)
         return o.ticket
 
@@ -244,17 +247,10 @@ class Engine:
             self._count_emit(w, t, e.type, e.data)
         for n, task in enumerate(o.tasks):
             w.task(cause=cause, n=n, actor=task.actor, kwargs=task.kwargs, at=at)
-        set_rows = [(t.id, k, due) for k, due in o.timers.items() if due is not None]
-        drop = [k for k, due in o.timers.items() if due is None]
-        if set_rows:
-            cur.executemany("insert into timers (ticket_id, kind, due_at) values (%s, %s, %s)"
-                            " on conflict (ticket_id, kind) do update set due_at = excluded.due_at", set_rows)
-        if drop:
-            cur.execute("delete from timers where ticket_id = %s and kind = any(%s)", (t.id, drop))
-        if o.messages:
-            cur.executemany("insert into messages (ticket_id, message_id, author, text, at) values (%s, %s, %s, %s, %s)"
-                            " on conflict do nothing",
-                            [(t.id, m["message_id"], m["author"], m["text"], m["at"]) for m in o.messages])
+        for kind, due in o.timers.items():
+            w.timers[(t.id, kind)] = due
+        for m in o.messages:
+            w.messages.append((t.id, m["message_id"], m["author"], m["text"], m["at"]))
         for fact in o.facts:
             w.facts.append(fact)
             if fact.kind == "first_response" and fact.value is not None:

@@ -84,7 +84,7 @@ class Lifecycle:
             return self._opened(ev)
         if ticket is None:
             return Outcome(None, rejection=("unknown_ticket", "no ticket.opened for this subject"))
-        t = ticket.model_copy(deep=True)
+        t = ticket.clone()
         o = Outcome(t)
         self.handlers[ev.type](o, t, ev, self.policies[t.policy])
         if o.rejection:
@@ -94,7 +94,7 @@ class Lifecycle:
 
     def fire(self, ticket: Ticket, kind: str, due: datetime) -> Outcome:
         """A timer came due. Re-checks the ticket: a timer that no longer matches does nothing."""
-        t = ticket.model_copy(deep=True)
+        t = ticket.clone()
         o = Outcome(t)
         self._fire(o, t, self.policies[t.policy], kind, due)
         if o.emits:

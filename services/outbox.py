@@ -5,6 +5,7 @@ end, because one round trip per row is what caps PostgreSQL near 1.8k commits/s 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import Counter
@@ -15,13 +16,14 @@ from dramatiq import Message
 
 from schemas import encode_outbound
 
-_IDS = uuid.UUID("6c0c5f0e-5a8e-4d0b-9a43-1f1c9f7f2a11")
+_IDS = b"ticketflow/outbound/v1:"
 _TIMELINE_SKIP = {"merchant_id", "text"}
 
 
 def event_id(cause: str, n: int) -> str:
-    """Deterministic: the same cause always yields the same outbound ids, so a replay is recognisable."""
-    return str(uuid.uuid5(_IDS, f"{cause}#{n}"))
+    """Deterministic: the same cause always yields the same outbound ids, so a replay is recognisable.
+    (A keyed BLAKE2b digest in UUID form: what uuid5 gives, at a fraction of its cost on the hot path.)"""
+    return str(uuid.UUID(bytes=hashlib.blake2b(f"{cause}#{n}".encode(), digest_size=16, key=_IDS).digest()))
 
 
 def labels_key(labels: dict[str, str]) -> str:
@@ -33,11 +35,13 @@ class Writes:
         self.topology = topology
         self.outbox: list[tuple[str, str, bytes, str | None, str]] = []
         self.timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
-        self.counters: Counter[tuple[str, str]] = Counter()
+        self.counters: Counter[tuple[str, tuple]] = Counter()
         self.facts: list = []   # KPI facts of the batch, recorded once by Engine._record_kpis
+        self.timers: dict[tuple[str, str], datetime | None] = {}   # (ticket, kind) -> due, None = drop; last wins
+        self.messages: list[tuple[str, str, str, str, datetime]] = []
 
     def count(self, name: str, amount: float = 1, **labels: str) -> None:
-        self.counters[(name, labels_key(labels))] += amount
+        self.counters[(name, tuple(sorted(labels.items())))] += amount   # rendered once, at flush
 
     def event(self, *, cause: str, n: int, type_: str, subject: str, at: datetime, data: dict[str, Any]) -> str:
         eid = event_id(cause, n)
@@ -64,17 +68,35 @@ class Writes:
         self.timeline.append((ticket_id, at, kind, type_, event_id_, json.dumps(detail, default=str)))
 
     def flush(self, cur) -> None:
+        if self.timers:
+            upserts = sorted((t, k, due) for (t, k), due in self.timers.items() if due is not None)
+            drops = sorted((t, k) for (t, k), due in self.timers.items() if due is None)
+            if drops:
+                cur.execute("delete from timers where (ticket_id, kind) in (select * from unnest(%s::text[], %s::text[]))",
+                            [[t for t, _ in drops], [k for _, k in drops]])
+            if upserts:
+                cur.execute("insert into timers (ticket_id, kind, due_at) select * from unnest(%s::text[], %s::text[],"
+                            " %s::timestamptz[]) on conflict (ticket_id, kind) do update set due_at = excluded.due_at",
+                            [list(c) for c in zip(*upserts)])
+        if self.messages:
+            cur.execute("insert into messages (ticket_id, message_id, author, text, at) select * from unnest(%s::text[],"
+                        " %s::text[], %s::text[], %s::text[], %s::timestamptz[]) on conflict do nothing",
+                        [list(c) for c in zip(*self.messages)])
+        # COPY: one round trip for the batch's rows, several times faster than multi-row inserts here
         if self.outbox:
-            cur.executemany("insert into outbox (exchange, routing_key, body, headers, message_id)"
-                            " values (%s, %s, %s, %s, %s)", self.outbox)
+            with cur.copy("copy outbox (exchange, routing_key, body, headers, message_id) from stdin") as cp:
+                for row in self.outbox:
+                    cp.write_row(row)
         if self.timeline:
-            cur.executemany("insert into timeline (ticket_id, at, kind, type, event_id, detail)"
-                            " values (%s, %s, %s, %s, %s, %s)", self.timeline)
+            with cur.copy("copy timeline (ticket_id, at, kind, type, event_id, detail) from stdin") as cp:
+                for row in self.timeline:
+                    cp.write_row(row)
         if self.counters:
-            rows = sorted((n, lbl, v) for (n, lbl), v in self.counters.items() if v)
-            cur.executemany("insert into metric_counters (name, labels, value) values (%s, %s, %s)"
-                            " on conflict (name, labels) do update set value = metric_counters.value + excluded.value",
-                            rows)
+            rows = sorted((n, labels_key(dict(lbl)), float(v)) for (n, lbl), v in self.counters.items() if v)
+            if rows:   # sorted: concurrent writers take the counter rows' locks in one order
+                cur.execute("insert into metric_counters (name, labels, value) select * from unnest(%s::text[],"
+                            " %s::text[], %s::float8[]) on conflict (name, labels) do update"
+                            " set value = metric_counters.value + excluded.value", [list(c) for c in zip(*rows)])
         if self.outbox:
             cur.execute("select pg_notify('ticketflow_outbox', '')")
-        self.outbox, self.timeline, self.counters = [], [], Counter()
+        self.outbox, self.timeline, self.counters, self.timers, self.messages = [], [], Counter(), {}, []

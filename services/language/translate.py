@@ -117,12 +117,16 @@ class TranslationProvider(Protocol):
 
 
 class ProviderError(Exception):
-    """An engine failed. ``retryable``: worth trying again (timeout, 429, 5xx)."""
+    """An engine failed. ``retryable``: worth trying again (timeout, 429, 5xx).
+    ``outage``: says the engine is unhealthy, so it counts towards opening its circuit
+    (default: same as ``retryable``; a 403 is an outage that retrying will not fix, a
+    400 is neither: the server is up and refused this one request)."""
 
     def __init__(self, message: str, *, retryable: bool = False, kind: str = "error",
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, outage: bool | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.outage = retryable if outage is None else outage
         self.kind = kind
         self.retry_after = retry_after
 
@@ -216,8 +220,10 @@ class LibreTranslateProvider:
             return UnsupportedPair(f"libretranslate: {message[:120]}")
         if status >= 500:
             return ProviderError(f"libretranslate HTTP {status}", retryable=True, kind=f"http_{status}")
-        # 400 (bad request), 403 (bad or missing API key), other 4xx: repeating will not help.
-        return ProviderError(f"libretranslate HTTP {status}: {message[:120]}", retryable=False, kind=f"http_{status}")
+        # 400 (bad request), 403 (bad or missing API key), other 4xx: repeating will not
+        # help; a 403 will fail every message though, so it opens the circuit.
+        return ProviderError(f"libretranslate HTTP {status}: {message[:120]}", retryable=False,
+                             kind=f"http_{status}", outage=status in (401, 403))
 
     # -- languages
     def languages(self) -> dict[str, set[str]] | None:
@@ -412,9 +418,10 @@ class ApertiumProvider:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the pipeline's children too
             proc.communicate()
-            raise ProviderError("apertium timed out", retryable=True, kind="timeout") from None
+            # a local engine that times out is overloaded: retrying would add load
+            raise ProviderError("apertium timed out", retryable=False, outage=True, kind="timeout") from None
         if proc.returncode != 0:
-            raise ProviderError(f"apertium exited {proc.returncode}", retryable=False, kind="exec")
+            raise ProviderError(f"apertium exited {proc.returncode}", retryable=False, outage=True, kind="exec")
         return out
 
     def translate(self, text: str, source: str, target: str) -> Translation:
@@ -481,6 +488,12 @@ class CircuitBreaker:
     def success(self) -> None:
         with self._lock:
             self._failures, self._opened_at, self._trial = 0, None, False
+
+    def release(self) -> None:
+        """The call proved nothing either way (pair unsupported, engine not installed):
+        give a half-open trial slot back without changing the state."""
+        with self._lock:
+            self._trial = False
 
     def failure(self) -> None:
         with self._lock:
@@ -573,11 +586,11 @@ class TranslatorChain:
             try:
                 result = provider.translate(text, src, tgt)
             except ProviderUnavailable as exc:
-                breaker.success()  # not an outage of a working engine: release a trial slot
+                breaker.release()  # not installed or not configured: no news about its health
                 _unavailable(provider.name, exc.reason, source=src, target=tgt)
                 return None
             except UnsupportedPair:
-                breaker.success()
+                breaker.release()
                 return None
             except ProviderError as exc:
                 if exc.retryable and attempt < self.retries:
@@ -588,12 +601,11 @@ class TranslatorChain:
                     attempt += 1
                     self._sleep(delay)
                     continue
-                if exc.retryable or exc.kind == "http_403":
-                    # down, overloaded or refusing our key: an outage as far as we care
+                if exc.outage:
                     breaker.failure()
                     _unavailable(provider.name, "failed", kind=exc.kind)
                 else:
-                    # it answered (a 400 for this one request): the server is up
+                    # it answered (a 400 for this one request): the engine is up
                     breaker.success()
                 log.warning("translation_failed", provider=provider.name, kind=exc.kind, attempts=attempt + 1,
                             source=src, target=tgt, text_len=len(text), breaker=breaker.state)
@@ -617,6 +629,12 @@ def build_translator(libretranslate_url: str | None = None, use_apertium: bool =
     ``use_apertium``; skipped per message, logged once and counted, when the binary or
     the pair is missing), then passthrough. Never raises, at build or at use.
 
+    ``timeout`` bounds each LibreTranslate connect/read (Apertium gets max(timeout, 10 s)
+    per run); ``retries`` extra attempts follow transient errors (timeout, 429, 5xx)
+    after 0.2 s, 0.4 s... (capped at 2 s, ``Retry-After`` honoured up to the cap). Worst
+    case with the defaults and LibreTranslate down: ~16 s, then the circuit opens after
+    ``breaker_threshold`` such messages and later ones skip it at once for
+    ``breaker_reset`` seconds. Translate in a worker, not in the ingest transaction.
     ``proxies={}`` disables environment proxies (tests against 127.0.0.1).
     """
     providers: list[TranslationProvider] = []

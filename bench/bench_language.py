@@ -1,0 +1,221 @@
+"""Benchmark of services.language: what the inline classifier costs and how right it is.
+
+Prints: classifier and detector load time, classification msgs/s and p50/p99 latency
+(language given, and with detection), RSS, accuracy per language on the held-out sets,
+urgent recall and false alarms, detection accuracy, translation latency per provider
+available on this machine.
+
+    python bench/bench_language.py                 # fast: default classifier, ~15 s
+    python bench/bench_language.py --cv            # + cross-validated confidence gate table
+    python bench/bench_language.py --e5            # + the optional e5 backend (~1-2 min)
+    python bench/bench_language.py --libretranslate http://127.0.0.1:5000
+
+Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
+  eval-   blind set 1: common and less common scenarios; it was looked at during
+          development, so its numbers are optimistic now;
+  eval2-  blind set 2: rarer scenarios, written after the last category tuning;
+  eval3-  urgent-only list (+ look-alikes), written after the last safety-lexicon change
+          except for a handful of terms added after its first run (see the report).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from services.language import classify as C  # noqa: E402
+from services.language import detect as D  # noqa: E402
+from services.language import translate as T  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def latency(fn, items, repeat: int = 3) -> tuple[float, float, float]:
+    """(msgs/s, p50 ms, p99 ms) over ``items`` run ``repeat`` times."""
+    for item in items[:50]:
+        fn(*item)
+    times = []
+    for _ in range(repeat):
+        for item in items:
+            t0 = time.perf_counter()
+            fn(*item)
+            times.append(time.perf_counter() - t0)
+    return len(times) / sum(times), pct(times, 50) * 1000, pct(times, 99) * 1000
+
+
+def report(title: str, clf: C.Classifier, examples: list[C.Example], seen: set[str]) -> None:
+    print(f"\n## {title}")
+    for label, subset in (("trained languages", [e for e in examples if e.lang in seen]),
+                          ("languages without training data", [e for e in examples if e.lang not in seen])):
+        if not subset:
+            continue
+        r = C.evaluate(clf, subset)
+        kept = r.total - r.needs_review
+        wrong_kept = sum(1 for _, exp, got in r.errors if got != "other" or exp == "other")
+        print(f"### {label}")
+        print(r.format())
+        if kept:
+            print(f"precision of published (not needs_review) categories: {(kept - wrong_kept) / kept:.1%} ({kept})")
+
+
+def cv_gate_table(train: list[C.Example]) -> None:
+    """Leave-one-language-out: what each confidence gate would publish (chosen here, not
+    on the held-out sets)."""
+    clf = C.LexLinearClassifier.__new__(C.LexLinearClassifier)
+    clf._concepts, clf._safety = C._lexicon("categories"), C._lexicon("safety")
+    X = [clf._vector(e.text)[0] for e in train]
+    preds = []
+    for lang in sorted({e.lang for e in train}):
+        tr = [i for i, e in enumerate(train) if e.lang != lang]
+        m = C._SoftmaxRegression(C.CATEGORIES, epochs=6, batch=32).fit([X[i] for i in tr], [train[i].category for i in tr])
+        for i, e in enumerate(train):
+            if e.lang == lang:
+                p = m.proba(X[i])
+                k = int(p.argmax())
+                preds.append((m.classes[k], float(p[k]), e.category))
+    print("\n## confidence gate, leave-one-language-out on the training data")
+    print(f"{'gate':>5} {'review':>7} {'precision kept':>15} {'published acc':>14}")
+    for gate in (0.0, 0.3, 0.4, 0.5, 0.6):
+        kept = [(a, c) for a, p, c in preds if p >= gate]
+        pub = sum((a if p >= gate else "other") == c for a, p, c in preds) / len(preds)
+        prec = sum(a == c for a, c in kept) / max(1, len(kept))
+        print(f"{gate:5.2f} {1 - len(kept) / len(preds):7.1%} {prec:15.1%} {pub:14.1%}")
+    acc = sum(a == c for a, _, c in preds) / len(preds)
+    print(f"leave-one-language-out accuracy (no gate): {acc:.1%}, n={len(preds)}")
+
+
+def bench_translation(libretranslate: str | None) -> None:
+    print("\n## translation latency per provider (this machine)")
+    text = "¿Dónde está mi pedido #12345? Escribí a @shop_id y no contestan."
+    chain = T.TranslatorChain([], cache_size=0)
+    _, p50, _ = latency(lambda: chain.translate(text, "es", "es"), [()] * 200)
+    print(f"identity                  p50 {p50:8.3f} ms")
+    _, p50, _ = latency(lambda: chain.translate(text, "hu", "en"), [()] * 200)
+    print(f"passthrough               p50 {p50:8.3f} ms")
+    cached = T.TranslatorChain([T.PassthroughProvider()])
+    if shutil.which("apertium"):
+        ap = T.ApertiumProvider()
+        modes = ap.modes()
+        print(f"apertium modes: {sorted(f'{s}-{t}' for s, t in modes)}")
+        samples = [("es", "en", text), ("fr", "en", "Ma commande #12345 n'est pas arrivée, le chargeur a pris feu."),
+                   ("pt", "en", "O carregador pegou fogo, pedido 998-221."),
+                   ("it", "en", "Il mio ordine 55120 non è ancora arrivato."),
+                   ("id", "ms", "Pesanan saya #12345 belum sampai, tolong hubungi @toko_abc"),
+                   ("ms", "id", "Barang saya belum sampai lagi, bila nak hantar?")]
+        for src, tgt, sample in samples:
+            if ap.route(src, tgt) is None:
+                print(f"apertium {src}->{tgt:3}           not installed")
+                continue
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                out = ap.translate(sample, src, tgt)
+                times.append(time.perf_counter() - t0)
+            print(f"apertium {src}->{tgt:3} ({len(ap.route(src, tgt))} hop) p50 {statistics.median(times) * 1000:8.1f} ms  "
+                  f"{out.text[:70]!r}")
+        c = T.TranslatorChain([ap])
+        c.translate(text, "es", "en")
+        _, p50, _ = latency(lambda: c.translate(text, "es", "en"), [()] * 200)
+        print(f"cache hit                 p50 {p50:8.3f} ms")
+    else:
+        print("apertium                  not installed (apt-get install apertium apertium-eng-spa ...)")
+    del cached
+    if libretranslate:
+        lt = T.LibreTranslateProvider(libretranslate)
+        times = []
+        for i in range(20):
+            t0 = time.perf_counter()
+            try:
+                lt.translate(f"{text} {i}", "es", "en")
+            except T.ProviderError as exc:
+                print(f"libretranslate error: {exc.kind}")
+                break
+            times.append(time.perf_counter() - t0)
+        if times:
+            print(f"libretranslate            p50 {pct(times, 50) * 1000:8.1f} ms  p99 {pct(times, 99) * 1000:8.1f} ms")
+    else:
+        print("libretranslate            no server given (--libretranslate URL)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cv", action="store_true", help="cross-validated confidence-gate table (~10 s)")
+    ap.add_argument("--e5", action="store_true", help="also evaluate the optional e5 backend (slow)")
+    ap.add_argument("--libretranslate", default=os.environ.get("TICKETFLOW_LIBRETRANSLATE_URL"))
+    args = ap.parse_args()
+
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    D.warm_up()
+    detect_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    clf = C.LexLinearClassifier()
+    load = time.perf_counter() - t0
+    print("# services.language benchmark")
+    print(f"cpu cores {os.cpu_count()}, python {sys.version.split()[0]}")
+    print(f"detector load {detect_load:.2f} s; classifier load (train from JSONL) {load:.2f} s "
+          f"on {clf.trained_on} examples; RSS {rss0:.0f} -> {rss_mb():.0f} MB")
+
+    train = C.load_examples(C.TRAIN_FILE)
+    held = C.load_examples(C.EVAL_FILE)
+    items = [(e.text, e.lang) for e in held + train]
+    rate, p50, p99 = latency(clf.classify, items)
+    print(f"classify, language given:   {rate:8.0f} msgs/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms  (n={len(items) * 3})")
+    rate, p50, p99 = latency(lambda text, _lang: clf.classify(text), items, repeat=1)
+    print(f"classify + detect language: {rate:8.0f} msgs/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    rate, p50, p99 = latency(lambda text, _lang: D.detect_language(text), items, repeat=1)
+    print(f"detect only:                {rate:8.0f} msgs/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    print(f"RSS after {len(items) * 5} calls: {rss_mb():.0f} MB")
+
+    per = defaultdict(lambda: [0, 0])
+    for e in held + train:
+        per[e.lang][0] += D.detect_language(e.text).language == e.lang
+        per[e.lang][1] += 1
+    total = sum(c for c, _ in per.values()) / sum(n for _, n in per.values())
+    print(f"\n## language detection without locale: {total:.1%} over {sum(n for _, n in per.values())} messages")
+    print("  " + ", ".join(f"{k} {c / n:.0%}" for k, (c, n) in sorted(per.items())))
+
+    seen = {e.lang for e in train}
+    for prefix, title in (("eval-", "held-out set 1 (looked at during development: optimistic)"),
+                          ("eval2-", "held-out set 2 (rarer scenarios, blind to category tuning)"),
+                          ("eval3-", "held-out urgent list")):
+        report(f"{clf.name}: {title}", clf, [e for e in held if e.id.startswith(prefix)], seen)
+    report(f"{clf.name}: all held-out sets together", clf, held, seen)
+
+    if args.cv:
+        cv_gate_table(train)
+
+    if args.e5:
+        try:
+            t0 = time.perf_counter()
+            e5 = C.E5Classifier()
+            print(f"\n# e5 backend: load {time.perf_counter() - t0:.1f} s (embeds {e5.trained_on} examples)")
+            rate, p50, p99 = latency(e5.classify, items[:100], repeat=1)
+            print(f"e5 classify: {rate:.0f} msgs/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms; RSS {rss_mb():.0f} MB")
+            for prefix in ("eval-", "eval2-", "eval3-"):
+                report(f"{e5.name}: {prefix}", e5, [e for e in held if e.id.startswith(prefix)], seen)
+        except C.ClassifierUnavailable as exc:
+            print(f"\n# e5 backend unavailable: {exc}")
+
+    bench_translation(args.libretranslate)
+
+
+if __name__ == "__main__":
+    main()
