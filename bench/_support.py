@@ -7,6 +7,10 @@ import uuid
 
 import psycopg
 
+from services.logs import configure as _configure_logs
+
+_configure_logs("json", level=40)   # benches print figures; per-event logs would drown them (and cost time)
+
 AMQP = os.environ.get("TICKETFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN = os.environ.get("TICKETFLOW_TEST_PG_ADMIN_URL", "postgresql://127.0.0.1/postgres")
 

@@ -89,7 +89,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
 
     topology = Topology(settings.namespace)
     engine = build_engine(settings, SystemClock())
-    broker = make_broker(None)
+    broker = make_broker(None, database_url=settings.database_url)
     pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=True)
     register_all(broker, topology, database_url=settings.database_url,
                  translation_job=TranslationJob(pool, topology, build_translator(settings.libretranslate_url)))

@@ -30,6 +30,10 @@ COUNTERS = {
     "surveys_dispatched_total": ("Surveys sent (attempt 0) and reminders (1, 2).", ["attempt"]),
     "escalations_total": ("Tickets handed to platform support, by reason.", ["reason"]),
     "dead_letters_total": ("Messages that exhausted retries or crashed a consumer.", ["queue"]),
+    "worker_messages_total": ("Messages processed by dramatiq workers, by actor and outcome (all processes).",
+                              ["actor", "outcome"]),
+    "translation_provider_unavailable_total": ("Translations a provider could not serve (missing pair or binary,"
+                                               " open circuit, failure).", ["provider"]),
 }
 HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),

@@ -39,6 +39,8 @@ def run(settings: Settings, components: list[str]) -> int:
 
     if "ingest" in components:
         from .ingest import IngestConsumer
+        from .language import warm_up
+        warm_up()   # load the classifier and detector now, not on the first ticket
         start("ingest", IngestConsumer(settings.amqp_url, settings.database_url, topology, engine,
                                        batch=settings.ingest_batch, prefetch=settings.ingest_prefetch).run)
     if "relay" in components:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from .language import TranslationProvider, detect_language
+import threading
+
+from .language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
 from .logs import log
 from .outbox import Writes
 from .topology import Topology
@@ -16,6 +18,20 @@ from .topology import Topology
 class TranslationJob:
     def __init__(self, pool: ConnectionPool, topology: Topology, translator: TranslationProvider):
         self.pool, self.topology, self.translator = pool, topology, translator
+        self._reported: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _unavailable_deltas(self, w: Writes) -> None:
+        """Carry the providers' in-process outage counts into the shared counters the exporter reads."""
+        with self._lock:
+            totals: dict[str, int] = {}
+            for (provider, _reason), n in PROVIDER_UNAVAILABLE.items():
+                totals[provider] = totals.get(provider, 0) + n
+            for provider, n in totals.items():
+                delta = n - self._reported.get(provider, 0)
+                if delta > 0:
+                    w.count("translation_provider_unavailable_total", delta, provider=provider)
+                    self._reported[provider] = n
 
     def run(self, ticket_id: str, message_id: str) -> None:
         with self.pool.connection() as conn:
@@ -39,6 +55,7 @@ class TranslationJob:
             if not inserted:
                 return
             w = Writes(self.topology)
+            self._unavailable_deltas(w)
             w.event(cause=f"translate:{ticket_id}:{message_id}", n=0, type_="message.translated", subject=ticket_id,
                     at=at, data={"merchant_id": merchant_id, "message_id": message_id,
                                  "source_language": tr.source_language, "target_language": tr.target_language,

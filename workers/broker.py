@@ -6,6 +6,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 
 from .dead_letters import DeadLetterRecorder
+from .metrics import WorkerMetrics
 
 
 def make_broker(amqp_url: str | None, *, database_url: str | None = None) -> dramatiq.Broker:
@@ -18,5 +19,6 @@ def make_broker(amqp_url: str | None, *, database_url: str | None = None) -> dra
         broker = RabbitmqBroker(url=amqp_url, confirm_delivery=True)
     if database_url:
         broker.add_middleware(DeadLetterRecorder(database_url))
+        broker.add_middleware(WorkerMetrics(database_url))
     dramatiq.set_broker(broker)
     return broker

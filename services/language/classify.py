@@ -71,18 +71,8 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 EVAL_FILE = DATA_DIR / "eval.jsonl"
 
-GROUP_OF: dict[str, str] = {
-    "product_question": "pre_purchase",
-    "store_question": "pre_purchase",
-    "refund_request": "post_purchase",
-    "item_problem": "post_purchase",
-    "change_item": "order_support",
-    "remove_item": "order_support",
-    "change_address": "order_support",
-    "order_status": "order_support",
-    "shipping_tracking": "order_support",
-    "other": "other",
-}
+from services.taxonomy import GROUP_OF  # noqa: E402 - the one taxonomy (DOMAIN.md), shared with the core
+
 CATEGORIES: tuple[str, ...] = tuple(GROUP_OF)
 #: Label set on low-confidence answers (category forced to "other").
 NEEDS_REVIEW = "needs_review"
