@@ -91,14 +91,14 @@ def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
     return sent
 
 
-def run_pipeline(amqp, db, ns):
+def run_pipeline(amqp, db, ns, second="relay,workers"):
     env = dict(os.environ, TICKETFLOW_AMQP_URL=amqp, TICKETFLOW_DATABASE_URL=db, TICKETFLOW_NAMESPACE=ns,
                TICKETFLOW_LOG_FORMAT="json")
     subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
     log = open(f"/tmp/bench-pipeline-{ns}.log", "wb")
     # ingest and relay as separate processes: two cores, two GIL-bound loops
     procs = [subprocess.Popen([str(BIN), "run", "--components", c], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True) for c in ("ingest", "relay,workers")]
+                              start_new_session=True) for c in ("ingest", second)]
     return procs
 
 
@@ -153,9 +153,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--with", dest="second", default="relay,workers",
+                    help="components of the second process (the first runs ingest)")
     a = ap.parse_args()
     with scratch("bp") as (amqp, db, ns):
-        procs = run_pipeline(amqp, db, ns)
+        procs = run_pipeline(amqp, db, ns, a.second)
         try:
             tap = Tap(amqp, ns)
             tap.start()
@@ -179,7 +181,7 @@ def main():
             for p in procs:
                 p.wait(30)
         base = dramatiq_baseline(amqp, ns, min(a.events, 20_000))
-    print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, ingest + relay,workers processes)")
+    print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, processes: ingest + {a.second})")
     print(f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms")
     print(f"dramatiq no-op actor    {base:8.0f} msgs/s   (same broker, 1 process x 8 threads)")
     print(f"ratio pipeline/no-op    {sustained / base:8.2f}")

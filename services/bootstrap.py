@@ -19,6 +19,18 @@ def classify_message(text: str, locale: str | None):
     return default_classifier().classify(text, detected.language)
 
 
+class DetectedLanguages:
+    """The core's Languages port, backed by services.language."""
+
+    def detect(self, text: str, locale: str | None) -> str:
+        from .language import detect_language
+        return detect_language(text, locale).language
+
+    def normalize(self, locale: str) -> str:
+        from .language import normalize_language
+        return normalize_language(locale)
+
+
 @lru_cache(maxsize=8)
 def _policies(path: str | None) -> dict[str, Policy]:
     return load_policies(path)
@@ -26,6 +38,6 @@ def _policies(path: str | None) -> dict[str, Policy]:
 
 def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     policies = _policies(settings.policies_path)
-    return Engine(Topology(settings.namespace), Lifecycle(policies, classify_message), policies,
+    return Engine(Topology(settings.namespace), Lifecycle(policies, classify_message, DetectedLanguages()), policies,
                   clock or SystemClock(), parking_limit=settings.parking_limit,
                   parking_seconds=settings.parking_seconds)

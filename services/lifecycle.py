@@ -55,12 +55,20 @@ class Classification(Protocol):
 ClassifyFn = Callable[[str, str | None], Classification]
 
 
+class Languages(Protocol):
+    """Language detection as the core needs it: enough to know when a translation is needed at all."""
+
+    def detect(self, text: str, locale: str | None) -> str: ...
+    def normalize(self, locale: str) -> str: ...
+
+
 class Lifecycle:
     """Applies inbound events and fired timers to tickets under their policies."""
 
-    def __init__(self, policies: dict[str, Policy], classify: ClassifyFn):
+    def __init__(self, policies: dict[str, Policy], classify: ClassifyFn, languages: Languages | None = None):
         self.policies = policies
         self.classify = classify
+        self.languages = languages   # None: every customer message goes to the translate worker
         self.handlers: dict[str, Callable[[Outcome, Ticket, Inbound, Policy], None]] = {
             "message.posted": self._posted,
             "ticket.resolved": self._resolved,
@@ -162,7 +170,7 @@ class Lifecycle:
         if p.chat_inactivity is not None:
             self._restart_inactivity(o, t, p, ev.time)
         o.facts.append(Fact("opened", t.merchant_id, p.name, ev.time))
-        self._record_message(o, t, d.message, "customer", ev.time)
+        self._record_message(o, t, d.message, "customer", ev.time, language=model.language)
         return o
 
     def _posted(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
@@ -421,9 +429,18 @@ class Lifecycle:
     def _customer_tz(t: Ticket, p: Policy) -> str:
         return t.customer_timezone or p.calendar.timezone
 
-    @staticmethod
-    def _record_message(o: Outcome, t: Ticket, m, author: str, at: datetime) -> None:
+    def _record_message(self, o: Outcome, t: Ticket, m, author: str, at: datetime, *,
+                        language: str | None = None) -> None:
         o.messages.append({"message_id": m.message_id, "author": author, "text": m.text, "at": at,
                            "attachments": len(m.attachments)})
-        if author == "customer":
-            o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
+        if author != "customer":
+            return
+        if self.languages is not None:
+            # Already in the merchant's language: say so now, no worker round trip for nothing to translate.
+            source = language or self.languages.detect(m.text, t.customer_locale)
+            target = self.languages.normalize(t.merchant_locale)
+            if source == target and source != "und":
+                o.emit("message.translated", message_id=m.message_id, source_language=source,
+                       target_language=target, text=m.text, provider="identity", translated=False)
+                return
+        o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))

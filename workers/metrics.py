@@ -3,11 +3,15 @@
 dramatiq's own Prometheus middleware needs a multiprocess directory per container and a
 port of its own, and is not set up at all when a Worker is driven programmatically (#703,
 PITFALLS.md). Writing the counts where every other counter lives makes them exact across
-any number of worker processes and visible on the one exporter.
+any number of worker processes and visible on the one exporter. Counts are flushed about
+once a second on one connection (a connection per message would cost more than the work),
+so a process killed with -9 loses at most its last second of counts.
 """
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 
 import psycopg
 from dramatiq.middleware import Middleware
@@ -16,22 +20,56 @@ from services.logs import log
 
 
 class WorkerMetrics(Middleware):
-    def __init__(self, database_url: str):
-        self.database_url = database_url
+    def __init__(self, database_url: str, flush_every: float = 1.0):
+        self.database_url, self.flush_every = database_url, flush_every
+        self.pending: Counter[tuple[str, str]] = Counter()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker, worker):
+        """Start the flusher with the worker."""
+        self.thread = threading.Thread(target=self._run, name="worker-metrics", daemon=True)
+        self.thread.start()
+
+    def before_worker_shutdown(self, broker, worker):
+        """Flush what is left before the worker goes."""
+        self.stop.set()
+        if self.thread:
+            self.thread.join(timeout=5)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
-        """One row bump per message: `ok`, or `error` for an attempt that raised (retried or not)."""
-        self._bump(message.actor_name, "ok" if exception is None else "error")
+        """`ok`, or `error` for an attempt that raised (retried or not)."""
+        with self.lock:
+            self.pending[(message.actor_name, "ok" if exception is None else "error")] += 1
 
     def after_skip_message(self, broker, message):
         """Skipped by a middleware (e.g. AgeLimit)."""
-        self._bump(message.actor_name, "skipped")
+        with self.lock:
+            self.pending[(message.actor_name, "skipped")] += 1
 
-    def _bump(self, actor: str, outcome: str) -> None:
-        labels = json.dumps({"actor": actor, "outcome": outcome}, sort_keys=True, separators=(",", ":"))
-        try:
-            with psycopg.connect(self.database_url, prepare_threshold=None, autocommit=True) as c:
-                c.execute("insert into metric_counters (name, labels, value) values ('worker_messages_total', %s, 1)"
-                          " on conflict (name, labels) do update set value = metric_counters.value + 1", (labels,))
-        except psycopg.Error as e:
-            log.warning("worker_metrics.write_failed", actor=actor, error=str(e)[:200])
+    def _run(self) -> None:
+        conn = None
+        while True:
+            stopping = self.stop.wait(self.flush_every)
+            with self.lock:
+                batch, self.pending = self.pending, Counter()
+            if batch:
+                rows = sorted((json.dumps({"actor": a, "outcome": o}, sort_keys=True, separators=(",", ":")), float(n))
+                              for (a, o), n in batch.items())
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.database_url, prepare_threshold=None, autocommit=True)
+                    conn.execute("insert into metric_counters (name, labels, value) select 'worker_messages_total',"
+                                 " * from unnest(%s::text[], %s::float8[]) on conflict (name, labels) do update"
+                                 " set value = metric_counters.value + excluded.value",
+                                 ([r[0] for r in rows], [r[1] for r in rows]))
+                except psycopg.Error as e:
+                    log.warning("worker_metrics.write_failed", error=str(e)[:200])
+                    with self.lock:
+                        self.pending.update(batch)   # try again next round
+                    conn = None
+            if stopping:
+                break
+        if conn is not None:
+            conn.close()

@@ -186,6 +186,9 @@ def test_publish_cli_and_metrics_endpoint(amqp_url, database_url, namespace):
                      "ticketflow_first_response_seconds", "ticketflow_timer_lag_seconds", "ticketflow_outbox_pending"):
             assert name in body, name
         assert 'ticketflow_events_rejected_total{reason="malformed"} 1.0' in body
+        worker_line = 'ticketflow_worker_messages_total{actor="translate",outcome="ok"}'
+        assert p.wait_for(lambda: worker_line in urllib.request.urlopen(
+            f"http://127.0.0.1:{p.metrics_port}/metrics", timeout=10).read().decode(), max_s=15)
         assert 'ticketflow_tickets{status="awaiting_merchant"}' in body
     finally:
         p.close()
