@@ -1,0 +1,67 @@
+"""Which customer messages go to the translate worker, and which are answered in place."""
+from __future__ import annotations
+
+import json
+
+from schemas import decode
+from services.lifecycle import Lifecycle
+from services.policies import load_policies
+from tests.fakes import FakeClassification
+
+
+class FakeLanguages:
+    def detect(self, text: str, locale: str | None) -> str:
+        return "de" if "Deckel" in text else ("und" if not text.strip() else "en")
+
+    def normalize(self, locale: str) -> str:
+        return locale.split("-")[0]
+
+
+def classify(text, locale):
+    return FakeClassification(language=FakeLanguages().detect(text, locale))
+
+
+def ev(type_, data, id_, time_="2026-03-02T09:00:00Z"):
+    return decode(json.dumps({"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_,
+                              "subject": "T", "data": data}).encode())
+
+
+def opened(text, merchant_locale="en"):
+    return ev("ticket.opened", {"merchant_id": "m", "policy": "wish", "merchant_locale": merchant_locale,
+                                "message": {"message_id": "m1", "text": text}}, "e1")
+
+
+LC = Lifecycle(load_policies(), classify, FakeLanguages())
+
+
+def test_a_message_in_the_merchants_language_is_answered_in_place_as_identity():
+    o = LC.apply(None, opened("Where is my parcel?"))
+    assert o.tasks == []
+    tr = [e.data for e in o.emits if e.type == "message.translated"]
+    assert tr == [{"merchant_id": "m", "message_id": "m1", "source_language": "en", "target_language": "en",
+                   "text": "Where is my parcel?", "provider": "identity", "translated": False}]
+
+
+def test_a_message_in_another_language_goes_to_the_translate_worker():
+    o = LC.apply(None, opened("Der Deckel ist gesprungen"))
+    assert [(t.actor, t.kwargs) for t in o.tasks] == [("translate", {"ticket_id": "T", "message_id": "m1"})]
+    assert not [e for e in o.emits if e.type == "message.translated"]
+
+
+def test_an_undetermined_language_goes_to_the_worker_rather_than_being_called_identity():
+    t = LC.apply(None, opened("Hello", merchant_locale="und")).ticket
+    o = LC.apply(t, ev("message.posted", {"message": {"message_id": "m2", "author": "customer", "text": " "}}, "e2",
+                       "2026-03-02T10:00:00Z"))
+    assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
+
+
+def test_merchant_messages_are_never_translated():
+    t = LC.apply(None, opened("Der Deckel ist gesprungen")).ticket
+    o = LC.apply(t, ev("message.posted", {"message": {"message_id": "m2", "author": "merchant", "text": "Sorry"}},
+                       "e2", "2026-03-02T10:00:00Z"))
+    assert o.tasks == [] and not [e for e in o.emits if e.type == "message.translated"]
+
+
+def test_without_a_languages_port_every_customer_message_goes_to_the_worker():
+    o = Lifecycle(load_policies(), classify).apply(None, opened("Where is my parcel?"))
+    assert [t.actor for t in o.tasks] == ["translate"]
