@@ -302,12 +302,12 @@ class Engine:
     @staticmethod
     def _save(cur, tickets) -> None:
         rows = [(t.id, t.merchant_id, t.policy, t.status, t.category, t.urgent, t.urges, t.opened_at, t.updated_at,
-                 t.clock.due_at if t.clock and t.status != CLOSED else None, t.model_dump_json())
+                 t.clock.due_at if t.clock and t.status != CLOSED else None, t.order_id, t.model_dump_json())
                 for t in tickets]
         if rows:
             cur.executemany(
                 "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
-                " due_at, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " due_at, order_id, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
                 " on conflict (id) do update set status = excluded.status, category = excluded.category,"
                 " urgent = excluded.urgent, urges = excluded.urges, updated_at = excluded.updated_at,"
                 " due_at = excluded.due_at, state = excluded.state", rows)

@@ -31,7 +31,11 @@ from .ticket import CLOSED, STATUSES
 
 MAX_ROWS = 50_000
 COOLDOWN_SECONDS = 60
-COLUMNS = ("ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy")
+COLUMNS = ("ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy",
+           "order_id")
+# DOMAIN "Working the list": longest waiting first, or newest (003); urges and time left order the work (002).
+SORTS = {"waiting": "updated_at, opened_at, id", "newest": "opened_at desc, id",
+         "priority": "urges desc, due_at nulls last, opened_at, id"}
 OPEN = tuple(s for s in STATUSES if s != CLOSED)
 
 CLAIM_SQL = """
@@ -110,11 +114,18 @@ def _query(args) -> dict:
         where.append("opened_at < %s")
         params.append(until)
         filters["until"] = format_rfc3339(until)
+    for option, column in (("order", "order_id"), ("ticket", "id")):
+        value = getattr(args, option, None)
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+            filters[option] = value
     if since is not None and until is not None and since >= until:
         raise Usage("--since must be before --until")
-    sql = (f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy from tickets"
+    order = SORTS[getattr(args, "sort", None) or "waiting"]
+    sql = (f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id from tickets"
            f" where {' and '.join(where)}"
-           f" order by (status = '{CLOSED}'), updated_at, opened_at, id limit %s")
+           f" order by (status = '{CLOSED}'), {order} limit %s")
     describe = ", ".join(f"{k} {v}" for k, v in filters.items())
     return {"sql": sql, "params": params, "filters": filters, "describe": describe}
 
@@ -164,9 +175,9 @@ def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
 
 
 def _json_row(r) -> list:
-    id_, status, category, urgent, opened_at, updated_at, due_at, urges, policy = r
+    id_, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id = r
     return [id_, status, category, bool(urgent), format_rfc3339(opened_at), format_rfc3339(updated_at),
-            format_rfc3339(due_at) if due_at else None, int(urges), policy]
+            format_rfc3339(due_at) if due_at else None, int(urges), policy, order_id]
 
 
 def _csv_row(r) -> list:

@@ -229,7 +229,7 @@ def merchant_report(settings: Settings, merchant_id: str, *, as_json: bool = Fal
         windows = merchant_kpis(conn, merchant_id, at)
         soonest = conn.execute(
             "select id, status, category, urgent, urges, due_at from tickets where merchant_id = %s"
-            " and due_at is not null order by due_at, id limit %s", (merchant_id, limit)).fetchall()
+            " and due_at is not null order by urges desc, due_at, id limit %s", (merchant_id, limit)).fetchall()
     policy, state, changed_at = health if health else (None, "normal", None)
     report = {
         "merchant_id": merchant_id, "policy": policy,

@@ -158,6 +158,7 @@ class Lifecycle:
             updated_at=ev.time, customer_timezone=cust.timezone if cust else None, customer_locale=locale,
             merchant_locale=d.merchant_locale, group=group, category=category, urgent=urgent,
             language=model.language, labels=labels, response_hours=d.response_hours,
+            order=d.order.model_dump(mode="json") if d.order else None,
         )
         o = Outcome(t)
         o.emit("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened", caused_by=ev.id)

@@ -39,6 +39,12 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
         f"   labels {', '.join(t.labels) or '-'}",
     ]
+    if t.order:
+        items = ", ".join(f"{i.get('item_id')} x{i.get('quantity', 1)}" for i in t.order.get("items") or [])
+        lines.append(f"order     {t.order_id}{'  (' + items + ')' if items else ''}")
+    if t.refund:
+        lines.append(f"refund    {t.refund.get('amount') or '-'} {t.refund.get('currency') or ''} for "
+                     f"{', '.join(i['item_id'] for i in t.refund.get('items', []))}")
     if t.clock:
         lines.append(f"deadline  merchant_response due {t.clock.due_at.isoformat()}"
                      f"{'  BREACHED' if t.clock.breached else ''}")

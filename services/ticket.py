@@ -72,6 +72,11 @@ class Ticket(BaseModel):
     responses: int = 0
     late_responses: int = 0
     refund: dict[str, Any] | None = None
+    order: dict[str, Any] | None = None     # the order the ticket is about, as upstream sent it
+
+    @property
+    def order_id(self) -> str | None:
+        return self.order.get("order_id") if self.order else None
 
     @property
     def is_open(self) -> bool:
@@ -82,7 +87,8 @@ class Ticket(BaseModel):
         deep is a full copy, at a fraction of `model_copy(deep=True)`'s cost on the hot path."""
         return self.model_copy(update={
             "clock": self.clock.model_copy() if self.clock else None, "survey": self.survey.model_copy(),
-            "labels": list(self.labels), "refund": dict(self.refund) if self.refund else None})
+            "labels": list(self.labels), "refund": dict(self.refund) if self.refund else None,
+            "order": dict(self.order) if self.order else None})
 
 
 FactKind = Literal["opened", "first_response", "response", "rating"]

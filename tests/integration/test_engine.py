@@ -152,3 +152,14 @@ def test_counters_follow_the_effects(engine, database_url):
         assert rows[("tickets", '{"status":"awaiting_customer"}')] == 1
         assert rows.get(("tickets", '{"status":"awaiting_merchant"}'), 0) == 0
         assert rows[("first_response_seconds_count", '{"policy":"wish"}')] == 1
+
+
+def test_the_ticket_keeps_its_order_for_working_the_list(engine, database_url):
+    body = ev("ticket.opened", "O1", "2026-03-02T09:00:00Z", {
+        "merchant_id": "m1", "policy": "wish", "message": {"message_id": "x", "text": "hello"},
+        "order": {"order_id": "o-9", "items": [{"item_id": "kettle", "quantity": 2}]}}, "o1")
+    with connect(database_url) as conn:
+        engine.ingest(conn, [body])
+        order_id, state = conn.execute("select order_id, state from tickets where id = 'O1'").fetchone()
+        assert order_id == "o-9"
+        assert state["order"]["items"] == [{"item_id": "kettle", "sku": None, "quantity": 2}]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 H = timedelta(hours=1)
-HEADER = ["ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy"]
+HEADER = ["ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy", "order_id"]
 
 
 @pytest.fixture
@@ -73,11 +73,11 @@ def test_csv_of_open_tickets_sorted_by_waiting_time(sample, capsys, tmp_path):
     assert rows == [
         HEADER,
         ["T-2", "awaiting_customer", "order_status", "false", "2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z", "", "0",
-         "wish"],
+         "wish", ""],
         ["T-4", "awaiting_merchant", "other", "false", "2026-03-02T12:00:00Z", "2026-03-02T12:00:00Z",
-         "2026-03-03T12:00:00Z", "0", "chat"],
+         "2026-03-03T12:00:00Z", "0", "chat", ""],
         ["T-1", "awaiting_merchant", "item_problem", "true", "2026-03-02T09:00:00Z", "2026-03-02T14:00:00Z",
-         "2026-03-04T09:00:00Z", "2", "wish"],
+         "2026-03-04T09:00:00Z", "2", "wish", ""],
     ]
     assert "customer text" not in path.read_text()
     assert err.count("\n") == 1 and "3 ticket(s) of merchant m1" in err and "status open" in err
@@ -91,7 +91,7 @@ def test_jsonl_to_stdout_with_every_status(sample, capsys):
     assert [r["ticket_id"] for r in rows] == ["T-2", "T-4", "T-1", "T-3"]
     assert rows[2] == {"ticket_id": "T-1", "status": "awaiting_merchant", "category": "item_problem", "urgent": True,
                        "opened_at": "2026-03-02T09:00:00Z", "updated_at": "2026-03-02T14:00:00Z",
-                       "due_at": "2026-03-04T09:00:00Z", "urges": 2, "policy": "wish"}
+                       "due_at": "2026-03-04T09:00:00Z", "urges": 2, "policy": "wish", "order_id": None}
     assert rows[3]["due_at"] is None and rows[3]["status"] == "closed"
     assert "customer text" not in out
 
@@ -182,3 +182,21 @@ def test_an_unwritable_output_fails_before_claiming_the_slot(sample, capsys, tmp
 def test_a_merchant_without_tickets_exports_a_header(db, capsys):
     code, out, err = run(capsys, "--merchant", "nobody")
     assert code == 0 and out.splitlines() == [",".join(HEADER)] and "0 ticket(s)" in err
+
+
+def test_filters_by_order_and_ticket_and_sorts_for_the_work_list(sample, capsys):
+    sample.execute("update tickets set order_id = 'o-77' where id in ('T-2', 'T-4')")
+    code, out, _ = run(capsys, "--merchant", "m1", "--order", "o-77", "--format", "jsonl")
+    assert code == 0 and [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-2", "T-4"]
+    assert all(json.loads(x)["order_id"] == "o-77" for x in out.splitlines())
+    again(sample)
+    code, out, _ = run(capsys, "--merchant", "m1", "--ticket", "T-4", "--format", "jsonl")
+    assert code == 0 and [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-4"]
+    # newest first (DOMAIN 003)
+    again(sample)
+    code, out, _ = run(capsys, "--merchant", "m1", "--sort", "newest", "--format", "jsonl")
+    assert [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-4", "T-2", "T-1"]
+    # urges, then time left (DOMAIN 002): T-1 was urged twice; T-4 is due before T-2 (no deadline)
+    again(sample)
+    code, out, _ = run(capsys, "--merchant", "m1", "--sort", "priority", "--format", "jsonl")
+    assert [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-1", "T-4", "T-2"]
