@@ -69,6 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     except Failure as e:
         print(f"ticketflow {args.command}: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:
+        # PolicyError and CalendarError: a configuration the operator can fix, named precisely; no traceback
+        from .business_time import CalendarError
+        from .policies import PolicyError
+        if not isinstance(e, (PolicyError, CalendarError)):
+            raise
+        where = f"{settings.policies_path}: " if settings.policies_path and str(settings.policies_path) not in str(e) else ""
+        print(f"ticketflow {args.command}: TICKETFLOW_POLICIES: {where}{e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, the details go to the structured log

@@ -71,3 +71,40 @@ def test_demo_replays_the_scenario_with_no_servers():
                      "quiet_hours", "too_soon", "survey.dispatched", "message.translated", "ticket.classified",
                      "invalid_transition", "malformed", "unknown_type", "invalid_data", "KPIs"):
         assert expected in out, expected
+
+
+def test_a_bad_policies_file_fails_in_one_line_naming_the_key(tmp_path):
+    import os
+    bad = tmp_path / "policies.toml"
+    bad.write_text('[policies.hu_shop]\ncalendar = "24/7"\nresponse = "PT8H"\nbreach_action = "shout"\n')
+    env = dict(os.environ, TICKETFLOW_POLICIES=str(bad), TICKETFLOW_DATABASE_URL="postgresql://127.0.0.1:1/x")
+    r = cli("tick", "--now", "2026-03-02T09:00:00Z", env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "policies.hu_shop.breach_action" in r.stderr
+
+
+def test_a_custom_policy_sets_the_deadline(tmp_path, amqp_url, database_url, namespace):
+    import os
+
+    from tests.conftest import delete_namespace
+
+    from .harness import Pipeline, event
+    pol = tmp_path / "policies.toml"
+    pol.write_text('[calendars.office]\ntimezone = "Europe/Budapest"\n'
+                   'week = { mon = [["09:00", "17:00"]], tue = [["09:00", "17:00"]] }\n\n'
+                   '[policies.hu_shop]\ncalendar = "office"\nresponse = "PT8H"\nbreach_action = "escalate"\n')
+    p = Pipeline(amqp_url, database_url, namespace, extra_env={"TICKETFLOW_POLICIES": str(pol)})
+    p.migrate_and_tap()
+    try:
+        p.start()
+        # Monday 2026-03-02 16:00 Budapest (15:00Z): 1 h today, 7 h from Tuesday 09:00 -> Tuesday 16:00 (15:00Z)
+        p.publish(event("ticket.opened", "T-HU", "2026-03-02T15:00:00Z", {
+            "merchant_id": "m-hu", "policy": "hu_shop", "message": {"message_id": "h1", "text": "Hol a csomagom?"}}))
+        assert p.wait_for(lambda: p.of("T-HU", "sla.activated"))
+        assert p.of("T-HU", "sla.activated")[0]["data"]["due_at"] == "2026-03-03T15:00:00Z"
+        assert p.of("T-HU", "sla.activated")[0]["data"]["policy"] == "hu_shop"
+        p.tick("2026-03-03T15:00:00Z")
+        assert p.wait_for(lambda: p.statuses("T-HU")[-1:] == ["awaiting_platform"])
+    finally:
+        p.close()
+        delete_namespace(amqp_url, namespace)
