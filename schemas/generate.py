@@ -190,7 +190,13 @@ def asyncapi_document() -> dict[str, Any]:
             "The message exactly as it arrived on `{namespace}.in`: it may be anything, not even JSON. It is "
             "kept here with the reason it was rejected, never lost, counted in "
             "`ticketflow_events_rejected_total{reason}`, and an `event.rejected` event (data: `event_id` if "
-            f"known, `reason`) is published on `{{namespace}}.out`. Reasons: {', '.join(REJECT_REASONS)}."),
+            f"known, `reason`) is published on `{{namespace}}.out`. Reasons: {', '.join(REJECT_REASONS)}. "
+            "AMQP headers: `x-ticketflow-reason` (the reason), `x-ticketflow-detail` (a readable explanation, "
+            "at most 500 characters), `x-ticketflow-event-id` (when the event id could be read)."),
+        "headers": {"type": "object", "required": ["x-ticketflow-reason"], "properties": {
+            "x-ticketflow-reason": {"type": "string", "enum": list(REJECT_REASONS)},
+            "x-ticketflow-detail": {"type": "string", "maxLength": 500},
+            "x-ticketflow-event-id": {"type": "string"}}},
         "payload": {"description": "The original message body, unchanged."},
     }
 
