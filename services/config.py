@@ -19,6 +19,7 @@ class Settings:
     ingest_prefetch: int = 500
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
+    dedupe_days: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -35,4 +36,5 @@ class Settings:
             ingest_batch=int(env.get("TICKETFLOW_INGEST_BATCH", d.ingest_batch)),
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
+            dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -147,11 +148,32 @@ class Engine:
             w.flush(cur)
         return fired
 
-    def fire_all(self, conn, until: datetime) -> int:
-        total = 0
-        while n := self.fire_due(conn, until):
+    def fire_all(self, conn, until: datetime, patience: float = 60.0) -> int:
+        """Everything due by `until` (what `tick` promises). A round that fires nothing while due timers
+        remain means their tickets were locked by a concurrent writer (SKIP LOCKED): wait and retry."""
+        total, waited = 0, 0.0
+        while True:
+            n = self.fire_due(conn, until)
             total += n
-        return total
+            if n:
+                continue
+            left = conn.execute("select exists (select 1 from timers where due_at <= %s)", (until,)).fetchone()[0]
+            conn.commit()
+            if not left:
+                return total
+            if waited >= patience:
+                raise TimeoutError(f"timers due by {until.isoformat()} stayed locked for {patience:.0f} s")
+            time.sleep(0.05)
+            waited += 0.05
+
+    def forget_old_ids(self, conn, days: float, limit: int = 10_000) -> int:
+        """Drop dedupe ids older than `days` of processing time, a bounded slice at a time: a redelivery
+        weeks later is not a risk worth an ever-growing table (nothing parked is ever dropped here)."""
+        with conn.transaction():
+            n = conn.execute("delete from inbound_events where id in (select id from inbound_events where"
+                             " received_at < %s and outcome <> 'parked' order by received_at limit %s)",
+                             (self.clock.now() - timedelta(days=days), limit)).rowcount
+        return n
 
     def refresh_health(self, conn, limit: int = 500) -> int:
         """Re-evaluate merchants whose 30-day window moved on without a fact of their own, so a

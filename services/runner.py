@@ -48,7 +48,7 @@ def run(settings: Settings, components: list[str]) -> int:
         start("relay", Relay(settings.database_url, AmqpPublisher(settings.amqp_url)).run)
     if "scheduler" in components:
         from .scheduler import Scheduler
-        start("scheduler", Scheduler(settings.database_url, engine, clock).run)
+        start("scheduler", Scheduler(settings.database_url, engine, clock, dedupe_days=settings.dedupe_days).run)
     if "workers" in components:
         closers.append(_start_workers(settings, topology))
     if "exporter" in components:

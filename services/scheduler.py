@@ -18,9 +18,9 @@ from .logs import log
 
 class Scheduler:
     def __init__(self, database_url: str, engine: Engine, clock: Clock, *, poll: float = 0.2, batch: int = 200,
-                 health_every: float = 60.0):
+                 health_every: float = 60.0, dedupe_days: float = 30.0):
         self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
-        self.health_every = health_every
+        self.health_every, self.dedupe_days = health_every, dedupe_days
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -32,8 +32,9 @@ class Scheduler:
                     while not stop.is_set():
                         if self.engine.fire_due(conn, self.clock.now(), self.batch):
                             continue
-                        if time.monotonic() >= next_health:
+                        if time.monotonic() >= next_health:   # housekeeping, when no timer is due
                             self.engine.refresh_health(conn)
+                            self.engine.forget_old_ids(conn, self.dedupe_days)
                             next_health = time.monotonic() + self.health_every
                         nxt = conn.execute("select min(due_at) from timers").fetchone()[0]
                         conn.commit()

@@ -163,3 +163,28 @@ def test_the_ticket_keeps_its_order_for_working_the_list(engine, database_url):
         order_id, state = conn.execute("select order_id, state from tickets where id = 'O1'").fetchone()
         assert order_id == "o-9"
         assert state["order"]["items"] == [{"item_id": "kettle", "sku": None, "quantity": 2}]
+
+
+def test_tick_waits_for_a_ticket_locked_by_a_concurrent_writer(engine, database_url):
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("L1", "l1", policy="chat")])
+    until = datetime(2026, 3, 4, tzinfo=timezone.utc)   # the 24 h breach is due, the 7-day close not
+    with connect(database_url) as holder:
+        holder.execute("select 1 from tickets where id = 'L1' for update")   # ingest is busy with L1
+
+        def release():
+            import time
+            time.sleep(0.5)
+            holder.commit()
+        threading.Thread(target=release).start()
+        with connect(database_url) as conn:
+            assert engine.fire_all(conn, until) == 1
+            assert conn.execute("select count(*) from timers where due_at <= %s", (until,)).fetchone()[0] == 0
+
+
+def test_old_dedupe_ids_are_forgotten_but_parked_ones_kept(engine, database_url):
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("F1", "f1"), merchant_msg("F2", "f2", "2026-03-02T09:10:00Z")])   # f2 parks
+        engine.clock = FixedClock(NOW + timedelta(days=31))
+        assert engine.forget_old_ids(conn, days=30) == 1
+        assert [r[0] for r in conn.execute("select id from inbound_events")] == ["f2"]
