@@ -3,7 +3,6 @@ every error is one clear line on stderr, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import timedelta
 

@@ -8,7 +8,6 @@ ingest and scheduler processes never deadlock on each other.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -334,6 +333,3 @@ class Engine:
                 " urgent = excluded.urgent, urges = excluded.urges, updated_at = excluded.updated_at,"
                 " due_at = excluded.due_at, state = excluded.state", rows)
 
-
-def parse_state(raw) -> Ticket:
-    return Ticket.model_validate(raw if isinstance(raw, dict) else json.loads(raw))

@@ -14,6 +14,7 @@ import psycopg
 from .db import connect
 from .engine import Engine
 from .logs import log
+from .outbox import add_counters
 from .topology import Topology
 
 
@@ -90,8 +91,5 @@ class IngestConsumer:
                 db.rollback()
                 log.exception("ingest.message_failed", delivery_tag=tag)
                 ch.basic_nack(tag, requeue=False)   # dead-lettered to <ns>.in.failed, kept for an operator
-                with db.transaction():
-                    db.execute("insert into metric_counters (name, labels, value) values"
-                               " ('dead_letters_total', %s, 1) on conflict (name, labels) do update"
-                               " set value = metric_counters.value + 1",
-                               ('{"queue":"%s"}' % self.topology.failed_queue,))
+                with db.transaction(), db.cursor() as cur:
+                    add_counters(cur, [("dead_letters_total", {"queue": self.topology.failed_queue}, 1)])

@@ -7,7 +7,7 @@ instant, which is what makes replays, `tick` and the scheduler agree.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Protocol
 
 from schemas import Inbound

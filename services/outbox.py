@@ -30,6 +30,16 @@ def labels_key(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True, separators=(",", ":"))
 
 
+def add_counters(cur, rows) -> None:
+    """Add (name, labels dict, amount) rows to the shared counters. Sorted, so concurrent writers take
+    the counter rows' locks in one order; labels rendered by `labels_key`, the one form the exporter reads."""
+    rows = sorted((name, labels_key(labels), float(v)) for name, labels, v in rows if v)
+    if rows:
+        cur.execute("insert into metric_counters (name, labels, value) select * from unnest(%s::text[],"
+                    " %s::text[], %s::float8[]) on conflict (name, labels) do update"
+                    " set value = metric_counters.value + excluded.value", [list(c) for c in zip(*rows)])
+
+
 class Writes:
     def __init__(self, topology):
         self.topology = topology
@@ -91,12 +101,7 @@ class Writes:
             with cur.copy("copy timeline (ticket_id, at, kind, type, event_id, detail) from stdin") as cp:
                 for row in self.timeline:
                     cp.write_row(row)
-        if self.counters:
-            rows = sorted((n, labels_key(dict(lbl)), float(v)) for (n, lbl), v in self.counters.items() if v)
-            if rows:   # sorted: concurrent writers take the counter rows' locks in one order
-                cur.execute("insert into metric_counters (name, labels, value) select * from unnest(%s::text[],"
-                            " %s::text[], %s::float8[]) on conflict (name, labels) do update"
-                            " set value = metric_counters.value + excluded.value", [list(c) for c in zip(*rows)])
+        add_counters(cur, ((n, dict(lbl), v) for (n, lbl), v in self.counters.items()))
         if self.outbox:
             cur.execute("select pg_notify('ticketflow_outbox', '')")
         self.outbox, self.timeline, self.counters, self.timers, self.messages = [], [], Counter(), {}, []

@@ -8,6 +8,7 @@ import psycopg
 from dramatiq.middleware import Middleware
 
 from services.logs import log
+from services.outbox import add_counters
 
 
 class DeadLetterRecorder(Middleware):
@@ -22,9 +23,7 @@ class DeadLetterRecorder(Middleware):
                 c.execute("insert into dead_letters (queue, actor, message_id, args, error) values (%s, %s, %s, %s, %s)",
                           (message.queue_name, message.actor_name, message.message_id,
                            json.dumps(message.kwargs, default=str), error))
-                c.execute("insert into metric_counters (name, labels, value) values ('dead_letters_total', %s, 1)"
-                          " on conflict (name, labels) do update set value = metric_counters.value + 1",
-                          (json.dumps({"queue": message.queue_name}, separators=(",", ":")),))
+                add_counters(c.cursor(), [("dead_letters_total", {"queue": message.queue_name}, 1)])
         except psycopg.Error as e:   # the broker still keeps it in .XQ; say so loudly
             log.error("dead_letter.record_failed", message_id=message.message_id, error=str(e)[:200])
         log.error("dead_letter", queue=message.queue_name, actor=message.actor_name, message_id=message.message_id)

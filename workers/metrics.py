@@ -9,7 +9,6 @@ so a process killed with -9 loses at most its last second of counts.
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 
@@ -17,6 +16,7 @@ import psycopg
 from dramatiq.middleware import Middleware
 
 from services.logs import log
+from services.outbox import add_counters
 
 
 class WorkerMetrics(Middleware):
@@ -55,15 +55,11 @@ class WorkerMetrics(Middleware):
             with self.lock:
                 batch, self.pending = self.pending, Counter()
             if batch:
-                rows = sorted((json.dumps({"actor": a, "outcome": o}, sort_keys=True, separators=(",", ":")), float(n))
-                              for (a, o), n in batch.items())
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.database_url, prepare_threshold=None, autocommit=True)
-                    conn.execute("insert into metric_counters (name, labels, value) select 'worker_messages_total',"
-                                 " * from unnest(%s::text[], %s::float8[]) on conflict (name, labels) do update"
-                                 " set value = metric_counters.value + excluded.value",
-                                 ([r[0] for r in rows], [r[1] for r in rows]))
+                    add_counters(conn.cursor(), [("worker_messages_total", {"actor": a, "outcome": o}, n)
+                                                 for (a, o), n in batch.items()])
                 except psycopg.Error as e:
                     log.warning("worker_metrics.write_failed", error=str(e)[:200])
                     with self.lock:
