@@ -102,6 +102,30 @@ def run_pipeline(amqp, db, ns, second="relay,workers"):
     return procs
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes that share the box, grouped by role; read before
+    and after the sustained phase, the difference says where the cores went per event."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    me = os.getpid()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        role = ("bench" if int(pid) == me else
+                "ingest" if "--components ingest" in cmd else
+                "relay+workers" if "--components relay" in cmd else
+                "postgres" if cmd.startswith("postgres") else
+                "rabbitmq" if "beam.smp" in cmd else None)
+        if role:
+            out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def wait_for(tap: Tap, ids, timeout: float) -> float:
     end = time.time() + timeout
     while time.time() < end:
@@ -165,9 +189,10 @@ def main():
             publish(amqp, ns, warm, None)
             wait_for(tap, [i for i, _ in warm], 90)
             events = stream(a.events, "s")
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
             publish(amqp, ns, events, None)
             t_end = wait_for(tap, [i for i, _ in events], 300)
+            cpu1 = cpu_seconds()
             sustained = len(events) / (t_end - t0)
             rate = sustained / 2
             lat_events = stream(int(rate * a.seconds) // 2 * 2, "l")
@@ -183,6 +208,9 @@ def main():
         base = dramatiq_baseline(amqp, ns, min(a.events, 20_000))
     print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, processes: ingest + {a.second})")
     print(f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms")
+    used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    print("cpu per event (ms)      " + "  ".join(f"{k} {v * 1000 / len(events):.2f}" for k, v in sorted(used.items()))
+          + f"  | all {sum(used.values()) * 1000 / len(events):.2f} of {os.cpu_count() * (t_end - t0) * 1000 / len(events):.2f}")
     print(f"dramatiq no-op actor    {base:8.0f} msgs/s   (same broker, 1 process x 8 threads)")
     print(f"ratio pipeline/no-op    {sustained / base:8.2f}")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from .envelope import MAX_MESSAGE_BYTES, CloudEvent
@@ -122,12 +123,20 @@ def decode(body: bytes) -> Inbound:
     return Inbound(envelope, data)
 
 
-def encode_outbound(*, id: str, type: str, subject: str, time: datetime, data: dict[str, Any],
+def validate_outbound(type_: str, data: dict[str, Any] | BaseModel) -> BaseModel:
+    """The contract's model of an outbound event's data; raises ValidationError when `data` breaks it."""
+    model = OUTBOUND[type_]
+    return data if data.__class__ is model else model.model_validate(data)
+
+
+def encode_outbound(*, id: str, type: str, subject: str, time: datetime, data: dict[str, Any] | BaseModel,
                     source: str = "ticketflow") -> bytes:
-    """Build an outbound CloudEvent, validating its data against the contract's model first."""
-    model = OUTBOUND[type]
-    payload = model.model_validate(data).model_dump(mode="json", by_alias=True)
-    return json.dumps({
+    """Build an outbound CloudEvent, validating its data against the contract's model first (a model
+    already validated by `validate_outbound` is taken as is). Rendered by pydantic's and orjson's
+    serialisers: this runs for every outbound event, and the stdlib encoder was a tenth of ingest."""
+    payload = validate_outbound(type, data)
+    return orjson.dumps({
         "specversion": "1.0", "id": id, "source": source, "type": type, "time": format_rfc3339(time),
-        "subject": subject, "datacontenttype": "application/json", "data": payload,
-    }, ensure_ascii=False, separators=(",", ":")).encode()
+        "subject": subject, "datacontenttype": "application/json",
+        "data": orjson.Fragment(payload.model_dump_json(by_alias=True)),
+    })

@@ -221,7 +221,7 @@ class Engine:
         vals = list(rows.values())
         got = cur.execute(
             "insert into inbound_events (id, ticket_id, type, time, received_at, outcome)"
-            " select * from unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])"
+            " select * from unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])"
             " on conflict (id) do nothing returning id",
             [list(c) for c in zip(*vals)]).fetchall()
         return {r[0] for r in got}
@@ -322,14 +322,17 @@ class Engine:
 
     @staticmethod
     def _save(cur, tickets) -> None:
+        """One statement for the batch's tickets: without prepared statements (PgBouncer-safe), an
+        executemany costs the server a parse and plan per row, the largest wait of an ingest batch."""
         rows = [(t.id, t.merchant_id, t.policy, t.status, t.category, t.urgent, t.urges, t.opened_at, t.updated_at,
                  t.clock.due_at if t.clock and t.status != CLOSED else None, t.order_id, t.model_dump_json())
                 for t in tickets]
         if rows:
-            cur.executemany(
+            cur.execute(
                 "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
-                " due_at, order_id, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " due_at, order_id, state) select * from unnest(%b::text[], %b::text[], %b::text[], %b::text[],"
+                " %b::text[], %b::bool[], %b::int[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],"
+                " %b::text[], %b::jsonb[])"
                 " on conflict (id) do update set status = excluded.status, category = excluded.category,"
                 " urgent = excluded.urgent, urges = excluded.urges, updated_at = excluded.updated_at,"
-                " due_at = excluded.due_at, state = excluded.state", rows)
-
+                " due_at = excluded.due_at, state = excluded.state", [list(c) for c in zip(*rows)])

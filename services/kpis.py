@@ -109,7 +109,7 @@ def _json(rows: list[dict]) -> str:
 def _reevaluate(cur, merchants: list[str], policies: Mapping) -> list[tuple[str, dict]]:
     if not merchants:
         return []
-    rows = cur.execute("select * from kpi_evaluate(%s::text[], %s)", (merchants, mm.HEALTH_WINDOW_DAYS)).fetchall()
+    rows = cur.execute("select * from kpi_evaluate(%b::text[], %s)", (merchants, mm.HEALTH_WINDOW_DAYS)).fetchall()
     return _decide(cur, rows, policies)
 
 
@@ -141,7 +141,7 @@ def refresh_stale(cur, policies, limit: int = 500) -> list[tuple[str, dict]]:
         " where evaluated_day < (select (max(at) at time zone 'UTC')::date from kpi_watermark)"
         " order by evaluated_day, merchant_id limit %s", (limit,))]
     held = sorted(r[0] for r in cur.execute(
-        f"select m from unnest(%s::text[]) as u(m) where pg_try_advisory_xact_lock({LOCK_CLASS}, hashtext(m))",
+        f"select m from unnest(%b::text[]) as u(m) where pg_try_advisory_xact_lock({LOCK_CLASS}, hashtext(m))",
         (candidates,)))
     if not held:
         return []
