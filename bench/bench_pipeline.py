@@ -26,14 +26,23 @@ from bench._support import pct, scratch  # noqa: E402
 BIN = Path(sys.executable).parent / "ticketflow"
 
 
+_TEXTS = [json.loads(line) for line in
+          (Path(__file__).resolve().parents[1] / "services/language/data/eval.jsonl").read_text().splitlines()]
+
+
 def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
-    """Half opened, half merchant replies; every event changes a status."""
+    """Half opened, half merchant replies; every event changes a status. Opening messages are the
+    classifier's held-out set (570 texts, 11 languages, merchant speaking the customer's language),
+    each made unique with an order number so nothing is classified twice."""
     out = []
     for i in range(n // 2):
         s = f"B{tag}-{i}"
+        sample = _TEXTS[i % len(_TEXTS)]
         for type_, data, t in (
-            ("ticket.opened", {"merchant_id": f"m{i % 500}", "policy": "wish", "category": "order_status",
-                               "message": {"message_id": f"{s}a", "text": "Where is my order?"}}, "2026-03-02T09:00:00Z"),
+            ("ticket.opened", {"merchant_id": f"m{i % 500}", "policy": "wish", "merchant_locale": sample["lang"],
+                               "customer": {"id": f"c{i}", "locale": sample["lang"]},
+                               "message": {"message_id": f"{s}a", "text": f"{sample['text']} #{tag}{i}"}},
+             "2026-03-02T09:00:00Z"),
             ("message.posted", {"message": {"message_id": f"{s}b", "author": "merchant", "text": "Shipped."}},
              "2026-03-02T09:05:00Z"),
         ):

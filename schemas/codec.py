@@ -86,13 +86,24 @@ def decode(body: bytes) -> Inbound:
     if len(body) > MAX_MESSAGE_BYTES:
         raise Rejected("too_large", f"{len(body)} bytes, limit {MAX_MESSAGE_BYTES}")
     try:
-        raw = json.loads(body)
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raw = _stdlib_loads(body)   # NaN, lone surrogates, huge integers: stdlib's verdict and wording
+    if not isinstance(raw, dict):
+        raise Rejected("malformed", "not a JSON object")
+    return _validate(raw, body)
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise Rejected("malformed", f"not JSON: {str(e)[:80]}") from None
     except RecursionError:
         raise Rejected("malformed", "not JSON: nested too deeply") from None
-    if not isinstance(raw, dict):
-        raise Rejected("malformed", "not a JSON object")
+
+
+def _validate(raw: dict, body: bytes) -> Inbound:
     event_id, subject, type_ = _text(raw.get("id")), _text(raw.get("subject")), _text(raw.get("type"))
     missing = [k for k in ("specversion", "id", "source", "type") if not isinstance(raw.get(k), str) or not raw.get(k)]
     if missing:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -38,8 +39,10 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(f"instant out of range: {value.isoformat()[:40]!r}") from None
 
 
+@lru_cache(maxsize=4096)
 def format_rfc3339(value: datetime) -> str:
-    """UTC with a trailing Z; seconds precision unless the instant has a fraction."""
+    """UTC with a trailing Z; seconds precision unless the instant has a fraction. Cached: the
+    events of one cause share its instant, and this runs for every outbound event and field."""
     value = value.astimezone(timezone.utc)
     spec = "seconds" if value.microsecond == 0 else "microseconds"
     return value.isoformat(timespec=spec).replace("+00:00", "Z")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+from functools import lru_cache
 
 from schemas import Inbound, Rejected, decode
 
@@ -32,34 +35,125 @@ class BatchResult:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
+HISTOGRAM_BUCKETS = {
+    "first_response_seconds": (60, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600,
+                               72 * 3600, 7 * 86400),
+    "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+}
+
+
+@lru_cache(maxsize=256)
+def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
+    """Bounds, and the Writes counter keys of each bucket, the count and the sum: built once per
+    histogram and label set rather than for every observation."""
+    bounds = HISTOGRAM_BUCKETS[name]
+    buckets = [(f"{name}_bucket", tuple(sorted((*labels, ("le", repr(float(le))))))) for le in bounds]
+    return bounds, buckets, (f"{name}_count", labels), (f"{name}_sum", labels)
+
+
+@dataclass
+class Prepared:
+    decoded: list[tuple[bytes, Inbound | Rejected]]
+    classified: dict[tuple[str, str | None], Any]   # (text, locale) -> the classifier's answer
+
+
+@dataclass
+class Staged:
+    cur: Any
+    writes: Writes
+    result: BatchResult = field(default_factory=BatchResult)
+    changed: dict[str, Ticket] = field(default_factory=dict)
+
+
+class _Classified:
+    """The core's classify port, answered from `Engine.prepare`'s results when the batch has them
+    (same function, computed ahead, off the transaction's critical path), else computed now."""
+
+    def __init__(self, classify):
+        self.classify = classify
+        self.ready: dict[tuple[str, str | None], Any] = {}
+
+    def __call__(self, text: str, locale: str | None):
+        got = self.ready.get((text, locale))
+        return got if got is not None else self.classify(text, locale)
+
+
 class Engine:
     def __init__(self, topology: Topology, lifecycle: Lifecycle, policies: dict[str, Policy], clock: Clock,
                  parking_limit: int = 10_000, parking_seconds: float = 600.0):
         self.topology, self.lifecycle, self.policies, self.clock = topology, lifecycle, policies, clock
         self.parking_limit, self.parking_window = parking_limit, timedelta(seconds=parking_seconds)
+        self._classify = _Classified(lifecycle.classify)
+        lifecycle.classify = self._classify
 
     # -- inbound -----------------------------------------------------------------------
     def ingest(self, conn, bodies: list[bytes]) -> BatchResult:
         """Apply a batch of raw inbound messages in one transaction (commit before the caller acks)."""
-        result = BatchResult()
+        staged = self.stage(conn, self.prepare(bodies))
+        self.commit(conn, staged)
+        return staged.result
+
+    def prepare(self, bodies: list[bytes]) -> Prepared:
+        """The pure half of a batch: decode, and classify what will open tickets. No database, so the
+        ingest consumer runs it while the previous batch commits (IngestConsumer: one batch in flight)."""
+        decoded: list[tuple[bytes, Inbound | Rejected]] = []
+        classified: dict[tuple[str, str | None], Any] = {}
+        for body in bodies:
+            try:
+                ev = decode(body)
+            except Rejected as r:
+                decoded.append((body, r))
+                continue
+            decoded.append((body, ev))
+            if ev.type == "ticket.opened":
+                d = ev.data
+                key = (d.message.text, d.customer.locale if d.customer else None)   # what Lifecycle._opened asks
+                if key not in classified:
+                    classified[key] = self._classify(*key)
+        return Prepared(decoded, classified)
+
+    def stage(self, conn, prepared: Prepared) -> Staged:
+        """Open the batch's transaction and apply it: ids claimed, tickets locked, the core run. The writes
+        are collected, not sent; `commit` sends them. Nothing else may use `conn` in between."""
+        if conn.autocommit:
+            raise ValueError("Engine.stage needs a connection outside autocommit: the batch is one transaction")
+        staged = Staged(conn.cursor(), Writes(self.topology))
+        try:
+            self._stage(staged, prepared)
+        except BaseException:
+            staged.cur.close()
+            conn.rollback()
+            raise
+        return staged
+
+    def commit(self, conn, staged: Staged) -> None:
+        """Write what `stage` collected and commit. May run on another thread than `stage` did."""
+        cur, w = staged.cur, staged.writes
+        try:
+            self._save(cur, staged.changed.values())
+            self._record_kpis(w, cur)
+            w.flush(cur)
+            cur.close()
+            conn.commit()
+        except BaseException:
+            cur.close()
+            conn.rollback()
+            raise
+
+    def _stage(self, staged: Staged, prepared: Prepared) -> None:
+        cur, w, result, changed = staged.cur, staged.writes, staged.result, staged.changed
         now = self.clock.now()
-        with conn.transaction(), conn.cursor() as cur:
-            w = Writes(self.topology)
-            decoded: list[tuple[bytes, Inbound | Rejected]] = []
-            for body in bodies:
-                try:
-                    decoded.append((body, decode(body)))
-                except Rejected as r:
-                    decoded.append((body, r))
-            keys = [self._key(body, ev) for body, ev in decoded]
-            fresh = self._claim_ids(cur, keys, decoded, now)
-            subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
-            tickets = self._lock_tickets(cur, subjects)
-            parked_now = None
-            opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
-            with_parked = {r[0] for r in cur.execute(
-                "select distinct ticket_id from parked_events where ticket_id = any(%s)", (opening,))} if opening else set()
-            changed: dict[str, Ticket] = {}
+        decoded = prepared.decoded
+        keys = [self._key(body, ev) for body, ev in decoded]
+        fresh = self._claim_ids(cur, keys, decoded, now)
+        subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
+        tickets = self._lock_tickets(cur, subjects)
+        parked_now = None
+        opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
+        with_parked = {r[0] for r in cur.execute(
+            "select distinct ticket_id from parked_events where ticket_id = any(%s)", (opening,))} if opening else set()
+        self._classify.ready = prepared.classified
+        try:
             for (body, ev), key in zip(decoded, keys):
                 if key not in fresh:
                     result.duplicates += 1
@@ -90,10 +184,8 @@ class Engine:
                     if ev.type == "ticket.opened" and ev.subject in with_parked:
                         t = self._unpark(w, cur, t, now, result)
                         tickets[ev.subject] = changed[ev.subject] = t
-            self._save(cur, changed.values())
-            self._record_kpis(w, cur)
-            w.flush(cur)
-        return result
+        finally:
+            self._classify.ready = {}
 
     def expire_parked(self, conn) -> int:
         """Reject parked events older than the parking window (processing time) as unknown_ticket."""
@@ -294,18 +386,12 @@ class Engine:
         elif type_ == "ticket.escalated":
             w.count("escalations_total", reason=data["reason"])
 
-    HISTOGRAM_BUCKETS = {
-        "first_response_seconds": (60, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600,
-                                   72 * 3600, 7 * 86400),
-        "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
-    }
-
     def _observe(self, w: Writes, name: str, value: float, labels: dict[str, str]) -> None:
-        for le in self.HISTOGRAM_BUCKETS[name]:
-            if value <= le:
-                w.count(f"{name}_bucket", 1, **labels, le=repr(float(le)))
-        w.count(f"{name}_count", 1, **labels)
-        w.count(f"{name}_sum", value, **labels)
+        bounds, buckets, count, total = _histogram_keys(name, tuple(sorted(labels.items())))
+        for key in buckets[bisect_left(bounds, value):]:   # cumulative: every bucket at or above the value
+            w.counters[key] += 1
+        w.counters[count] += 1
+        w.counters[total] += value
 
     def _reject(self, w: Writes, cur, body: bytes, reason: str, detail: str, event_id: str | None,
                 subject: str | None, merchant_id: str | None, now: datetime, key: str, result: BatchResult,

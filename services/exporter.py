@@ -126,8 +126,8 @@ class DatabaseCollector:
         for suffix in ("sum", "count"):
             for labels, v in by_name.get(f"{name}_{suffix}", []):
                 series[tuple(labels.get(k, "") for k in label_names)][suffix] = v
-        from .engine import Engine
-        bounds = Engine.HISTOGRAM_BUCKETS[name]
+        from .engine import HISTOGRAM_BUCKETS
+        bounds = HISTOGRAM_BUCKETS[name]
         for key, s in series.items():
             buckets = [(repr(float(b)), s["buckets"].get(float(b), 0.0)) for b in bounds]
             buckets.append(("+Inf", s["count"]))

@@ -1,12 +1,16 @@
-"""The ingest consumer: `<ns>.in.ingest` -> Engine.ingest in batches -> ack after commit.
+"""The ingest consumer: `<ns>.in.ingest` -> Engine (prepare, stage, commit) in batches -> ack after commit.
 
 Batches close at `batch` messages or `linger` seconds, whichever first: big enough to amortise
-the commit, short enough to keep latency low at moderate rates.
+the commit, short enough to keep latency low at moderate rates. One batch is committed on a
+helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
+share of a batch then overlaps with Python's instead of adding to it.
 """
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pika
 import psycopg
@@ -50,6 +54,8 @@ class IngestConsumer:
         pending: list[tuple[int, bytes]] = []
         opened_at = 0.0
         next_expiry = time.monotonic()
+        committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
+        inflight: _InFlight | None = None
         try:
             for method, _, body in ch.consume(self.topology.ingest_queue, inactivity_timeout=0.005):
                 if method is not None:
@@ -58,30 +64,62 @@ class IngestConsumer:
                     pending.append((method.delivery_tag, body))
                 now = time.monotonic()
                 if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or method is None):
-                    self._flush(ch, db, pending)
+                    prepared = self.engine.prepare([b for _, b in pending])   # overlaps the batch in flight
+                    self._settle(ch, db, inflight)
+                    inflight = self._start(ch, db, committer, pending, prepared)
                     pending = []
+                elif inflight is not None and inflight.done.done():
+                    self._settle(ch, db, inflight)
+                    inflight = None
                 if now >= next_expiry:
+                    self._settle(ch, db, inflight)
+                    inflight = None
                     self.engine.expire_parked(db)
                     next_expiry = now + self.expire_every
                 if stop.is_set() and not pending:
+                    self._settle(ch, db, inflight)
+                    inflight = None
                     break
         finally:
+            committer.shutdown(wait=True)   # a commit under way finishes; its batch is acked only if settled
             try:
                 ch.cancel()   # unacked deliveries go back to the queue
             except Exception:  # noqa: BLE001 - the channel may already be gone
                 pass
 
-    def _flush(self, ch, db, pending: list[tuple[int, bytes]]) -> None:
+    def _start(self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes]],
+               prepared) -> _InFlight | None:
+        """Stage the batch here, commit it on the committer thread: while PostgreSQL writes and commits,
+        this thread goes back to the broker and prepares the next batch. One batch in flight at most,
+        so transactions stay in delivery order and the connection is never used by two threads."""
         try:
-            self.engine.ingest(db, [b for _, b in pending])
-            ch.basic_ack(pending[-1][0], multiple=True)
-            return
+            staged = self.engine.stage(db, prepared)
         except psycopg.OperationalError:
-            raise   # the database is away: reconnect; the broker redelivers the batch
-        except Exception:  # noqa: BLE001 - a bug, not bad input: isolate the message that triggers it
-            log.exception("ingest.batch_failed", size=len(pending))
-            db.rollback()
-        for tag, body in pending:
+            raise
+        except Exception:  # noqa: BLE001 - a bug, not bad input
+            log.exception("ingest.batch_failed", size=len(batch))
+            self._one_by_one(ch, db, batch)
+            return None
+        return _InFlight(batch, committer.submit(self.engine.commit, db, staged))
+
+    def _settle(self, ch, db, inflight: _InFlight | None) -> None:
+        """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""
+        if inflight is None:
+            return
+        try:
+            inflight.done.result()
+        except psycopg.OperationalError:
+            raise   # the database is away: reconnect; the broker redelivers everything unacked
+        except Exception:  # noqa: BLE001
+            log.exception("ingest.batch_failed", size=len(inflight.batch))
+            self._one_by_one(ch, db, inflight.batch)
+            return
+        ch.basic_ack(inflight.batch[-1][0], multiple=True)
+
+    def _one_by_one(self, ch, db, batch: list[tuple[int, bytes]]) -> None:
+        """After a failed batch: each message in a transaction of its own, so only the one that
+        triggers the bug is dead-lettered (to <ns>.in.failed, kept for an operator)."""
+        for tag, body in batch:
             try:
                 self.engine.ingest(db, [body])
                 ch.basic_ack(tag)
@@ -90,6 +128,12 @@ class IngestConsumer:
             except Exception:  # noqa: BLE001
                 db.rollback()
                 log.exception("ingest.message_failed", delivery_tag=tag)
-                ch.basic_nack(tag, requeue=False)   # dead-lettered to <ns>.in.failed, kept for an operator
+                ch.basic_nack(tag, requeue=False)
                 with db.transaction(), db.cursor() as cur:
                     add_counters(cur, [("dead_letters_total", {"queue": self.topology.failed_queue}, 1)])
+
+
+@dataclass
+class _InFlight:
+    batch: list[tuple[int, bytes]]
+    done: Future

@@ -22,6 +22,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Mapping
 
+import orjson
+
 from . import metrics_math as mm
 from .config import Settings
 from .policies import HealthThresholds
@@ -90,8 +92,8 @@ def record(cur, facts, policies) -> list[tuple[str, dict]]:
         return []
     f = mm.fold(facts)
     merchants = [{"m": m, "policy": f.policies[m]} for m in sorted(f.policies)]
-    md = [{"m": m, "day": d, **asdict(c)} for (m, d), c in sorted(f.merchant_days.items())]
-    pd = [{"day": d, **asdict(c)} for d, c in sorted(f.platform_days.items())]
+    md = [{"m": m, "day": d, **vars(c)} for (m, d), c in sorted(f.merchant_days.items())]   # flat: vars, not asdict
+    pd = [{"day": d, **vars(c)} for d, c in sorted(f.platform_days.items())]
     pending = [{"m": m, "at": at, "n": n} for (m, at), n in sorted(f.pending.items())]
     rows = cur.execute(
         "select * from kpi_record(%s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s)",
@@ -103,7 +105,7 @@ def record(cur, facts, policies) -> list[tuple[str, dict]]:
 
 
 def _json(rows: list[dict]) -> str:
-    return json.dumps(rows, default=lambda o: o.isoformat(), separators=(",", ":"))
+    return orjson.dumps(rows).decode()   # dates and aware datetimes as ISO 8601, which PostgreSQL reads
 
 
 def _reevaluate(cur, merchants: list[str], policies: Mapping) -> list[tuple[str, dict]]:
