@@ -16,7 +16,7 @@ class Settings:
     libretranslate_url: str | None = None
     log_format: str = "auto"           # json | console | auto (console on a terminal)
     ingest_batch: int = 200
-    ingest_prefetch: int = 500
+    ingest_prefetch: int = 500         # unacked deliveries: the batch committing and the next ones
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
     dedupe_days: float = 30.0
@@ -34,6 +34,7 @@ class Settings:
             libretranslate_url=env.get("TICKETFLOW_LIBRETRANSLATE_URL") or None,
             log_format=env.get("TICKETFLOW_LOG_FORMAT", d.log_format),
             ingest_batch=int(env.get("TICKETFLOW_INGEST_BATCH", d.ingest_batch)),
+            ingest_prefetch=int(env.get("TICKETFLOW_INGEST_PREFETCH", d.ingest_prefetch)),
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
             dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),

@@ -51,6 +51,14 @@ def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
     return bounds, buckets, (f"{name}_count", labels), (f"{name}_sum", labels)
 
 
+def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
+    """What the core classifies for this event, as Lifecycle._opened asks for it: (text, customer locale)."""
+    if ev.type != "ticket.opened":
+        return None
+    d = ev.data
+    return d.message.text, d.customer.locale if d.customer else None
+
+
 @dataclass
 class Prepared:
     decoded: list[tuple[bytes, Inbound | Rejected]]
@@ -105,11 +113,9 @@ class Engine:
                 decoded.append((body, r))
                 continue
             decoded.append((body, ev))
-            if ev.type == "ticket.opened":
-                d = ev.data
-                key = (d.message.text, d.customer.locale if d.customer else None)   # what Lifecycle._opened asks
-                if key not in classified:
-                    classified[key] = self._classify(*key)
+            key = classification_key(ev)
+            if key is not None and key not in classified:
+                classified[key] = self._classify.classify(*key)
         return Prepared(decoded, classified)
 
     def stage(self, conn, prepared: Prepared) -> Staged:

@@ -25,7 +25,7 @@ class Publisher(Protocol):
 
 
 @contextlib.contextmanager
-def _coalesced(conn: pika.BlockingConnection):
+def coalesced(conn: pika.BlockingConnection):
     """Publishes of a batch leave as one socket write instead of three sends and a poll-loop turn
     per message (pika's BlockingChannel flushes every frame at once): that per-message cost was
     most of the relay's CPU. Inside the block, `basic_publish` only marshals; frames are queued on
@@ -64,7 +64,7 @@ class AmqpPublisher:
     def publish(self, rows: list[Row]) -> None:
         try:
             ch = self._channel()
-            with _coalesced(self.conn):
+            with coalesced(self.conn):
                 for _, exchange, routing_key, body, headers, message_id in rows:
                     ch.basic_publish(exchange, routing_key, bytes(body), pika.BasicProperties(
                         content_type="application/cloudevents+json" if exchange else "application/json",
