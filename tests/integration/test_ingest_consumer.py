@@ -1,0 +1,105 @@
+"""IngestConsumer on the real broker and database: batches in flight, and a message that trips a bug.
+
+The engine is the real one; only its failure is injected (a subclass that raises for one event
+id, once in `stage`, on the ingest thread, once in `commit`, on the committer thread), because no
+known input crashes the code. What must hold either way: the good messages of the batch are
+applied and acked, the bad one is dead-lettered to `<ns>.in.failed` and counted, nothing is lost.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pika
+import pytest
+
+from services.clock import FixedClock
+from services.db import connect
+from services.engine import Engine
+from services.ingest import IngestConsumer
+from services.lifecycle import Lifecycle
+from services.policies import load_policies
+from services.topology import Topology
+from tests.fakes import fake_classify
+from tests.integration.test_engine import NOW, merchant_msg, opened
+
+pytestmark = pytest.mark.integration
+
+
+class Faulty(Engine):
+    """Raises a plain bug (not bad input, not a database error) for batches holding `poison`."""
+
+    def __init__(self, *a, poison: str, where: str, **kw):
+        super().__init__(*a, **kw)
+        self.poison, self.where = poison.encode(), where
+
+    def _check(self, bodies) -> None:
+        if any(self.poison in b for b in bodies):
+            raise RuntimeError(f"injected bug in {self.where}")
+
+    def stage(self, conn, prepared):
+        if self.where == "stage":
+            self._check([b for b, _ in prepared.decoded])
+        staged = super().stage(conn, prepared)
+        staged.bodies = [b for b, _ in prepared.decoded]
+        return staged
+
+    def commit(self, conn, staged):
+        if self.where == "commit":
+            try:
+                self._check(staged.bodies)
+            except RuntimeError:
+                staged.cur.close()
+                conn.rollback()
+                raise
+        super().commit(conn, staged)
+
+
+def _queue_depth(ch, name: str) -> int:
+    return ch.queue_declare(name, durable=True, passive=True).method.message_count
+
+
+@pytest.mark.parametrize("where", ["stage", "commit"])
+def test_a_bug_dead_letters_one_message_and_applies_the_rest(where, amqp_url, database_url, namespace, broker_cleanup):
+    topology = Topology(namespace)
+    policies = load_policies()
+    engine = Faulty(topology, Lifecycle(policies, fake_classify), policies, FixedClock(NOW),
+                    poison="POISON", where=where)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    topology.declare(ch)
+    bodies = [opened(f"G{i}", f"g{i}") for i in range(5)]
+    bodies.insert(2, opened("P1", "POISON"))
+    bodies += [merchant_msg(f"G{i}", f"r{i}", "2026-03-02T09:10:00Z") for i in range(5)]
+    for body in bodies:
+        ch.basic_publish(topology.inbound, json.loads(body)["type"], body)
+    consumer = IngestConsumer(amqp_url, database_url, topology, engine, batch=50, linger=0.2)
+    stop = threading.Event()
+    t = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with connect(database_url) as db:
+                applied = db.execute("select count(*) from inbound_events where outcome = 'applied'").fetchone()[0]
+            if applied == 10 and _queue_depth(ch, topology.failed_queue) == 1:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(20)
+    assert not t.is_alive()
+    with connect(database_url) as db:
+        ids = {r[0] for r in db.execute("select id from inbound_events where outcome = 'applied'")}
+        statuses = dict(db.execute("select id, status from tickets").fetchall())
+        dead = db.execute("select value from metric_counters where name = 'dead_letters_total'").fetchone()
+    assert ids == {f"g{i}" for i in range(5)} | {f"r{i}" for i in range(5)}
+    assert statuses == {f"G{i}": "awaiting_customer" for i in range(5)}
+    assert "P1" not in statuses
+    assert _queue_depth(ch, topology.failed_queue) == 1
+    _, _, raw = ch.basic_get(topology.failed_queue, auto_ack=True)
+    assert json.loads(raw)["id"] == "POISON"
+    assert dead is not None and dead[0] == 1.0
+    assert _queue_depth(ch, topology.ingest_queue) == 0   # everything else acked
+    conn.close()
