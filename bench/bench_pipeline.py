@@ -126,7 +126,6 @@ def cpu_seconds() -> dict[str, float]:
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     me = os.getpid()
-    procs: dict[int, tuple[int, str, float]] = {}   # pid -> (parent, command line, cpu seconds)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -135,26 +134,13 @@ def cpu_seconds() -> dict[str, float]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        procs[int(pid)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / tick)
-
-    def role(pid: int, depth: int = 0) -> str | None:
-        parent, cmd, _ = procs[pid]
-        if pid == me:
-            return "bench"
-        if "--components ingest" in cmd:
-            return "ingest"   # with its classifier child (services/classify_ahead.py)
-        if "--components relay" in cmd:
-            return "relay+workers"
-        if cmd.startswith("postgres"):
-            return "postgres"
-        if "beam.smp" in cmd:
-            return "rabbitmq"
-        return role(parent, depth + 1) if depth < 3 and parent in procs and "multiprocessing" in cmd else None
-
-    for pid, (_, _, cpu) in procs.items():
-        r = role(pid)
-        if r:
-            out[r] = out.get(r, 0.0) + cpu
+        role = ("bench" if int(pid) == me else
+                "ingest" if "--components ingest" in cmd else
+                "relay+workers" if "--components relay" in cmd else
+                "postgres" if cmd.startswith("postgres") else
+                "rabbitmq" if "beam.smp" in cmd else None)
+        if role:
+            out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
 
 

@@ -12,14 +12,14 @@ import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from functools import lru_cache
+from typing import Any
 
 from schemas import Inbound, Rejected, decode
 
 from . import kpis
 from .clock import Clock
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, classification_key
 from .logs import log
 from .outbox import Writes
 from .policies import Policy
@@ -49,14 +49,6 @@ def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
     bounds = HISTOGRAM_BUCKETS[name]
     buckets = [(f"{name}_bucket", tuple(sorted((*labels, ("le", repr(float(le))))))) for le in bounds]
     return bounds, buckets, (f"{name}_count", labels), (f"{name}_sum", labels)
-
-
-def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
-    """What the core classifies for this event, as Lifecycle._opened asks for it: (text, customer locale)."""
-    if ev.type != "ticket.opened":
-        return None
-    d = ev.data
-    return d.message.text, d.customer.locale if d.customer else None
 
 
 @dataclass

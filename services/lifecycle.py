@@ -62,6 +62,15 @@ class Languages(Protocol):
     def normalize(self, locale: str) -> str: ...
 
 
+def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
+    """What the core classifies for an event: (opening text, customer locale), None if nothing. The
+    engine computes these answers ahead of the transaction by the same key (Engine.prepare)."""
+    if ev.type != "ticket.opened":
+        return None
+    d = ev.data
+    return d.message.text, d.customer.locale if d.customer else None
+
+
 class Lifecycle:
     """Applies inbound events and fired timers to tickets under their policies."""
 
@@ -145,7 +154,7 @@ class Lifecycle:
             return Outcome(None, rejection=("invalid_data", f"data.policy: unknown policy {d.policy!r}"))
         cust = d.customer
         locale = cust.locale if cust else None
-        model = self.classify(d.message.text, locale)
+        model = self.classify(*classification_key(ev))
         # A classifier answer outside the taxonomy is `other` (DOMAIN: "anything else is other"), not a crash.
         model_category = model.category if model.category in GROUP_OF else "other"
         category = d.category or model_category

@@ -5,9 +5,9 @@ idempotent on (ticket, message), so a retried or redelivered task publishes noth
 """
 from __future__ import annotations
 
-from psycopg_pool import ConnectionPool
-
 import threading
+
+from psycopg_pool import ConnectionPool
 
 from .language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
 from .logs import log

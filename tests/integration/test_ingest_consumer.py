@@ -28,32 +28,23 @@ pytestmark = pytest.mark.integration
 
 
 class Faulty(Engine):
-    """Raises a plain bug (not bad input, not a database error) for batches holding `poison`."""
+    """Raises a plain bug (not bad input, not a database error) for batches holding `poison`: while
+    staging, or from inside Engine.commit (its writes), so the engine's own cleanup runs."""
 
     def __init__(self, *a, poison: str, where: str, **kw):
         super().__init__(*a, **kw)
         self.poison, self.where = poison.encode(), where
 
-    def _check(self, bodies) -> None:
-        if any(self.poison in b for b in bodies):
-            raise RuntimeError(f"injected bug in {self.where}")
-
     def stage(self, conn, prepared):
-        if self.where == "stage":
-            self._check([b for b, _ in prepared.decoded])
+        poisoned = any(self.poison in b for b, _ in prepared.decoded)
+        if poisoned and self.where == "stage":
+            raise RuntimeError("injected bug while staging")
         staged = super().stage(conn, prepared)
-        staged.bodies = [b for b, _ in prepared.decoded]
+        if poisoned and self.where == "commit":
+            def flush(cur):
+                raise RuntimeError("injected bug on the committer thread")
+            staged.writes.flush = flush
         return staged
-
-    def commit(self, conn, staged):
-        if self.where == "commit":
-            try:
-                self._check(staged.bodies)
-            except RuntimeError:
-                staged.cur.close()
-                conn.rollback()
-                raise
-        super().commit(conn, staged)
 
 
 def _queue_depth(ch, name: str) -> int:
