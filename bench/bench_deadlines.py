@@ -1,4 +1,4 @@
-"""Deadline throughput: services.business_time.Calendar.add vs the businesstimedelta package.
+"""Deadline throughput: services.core.business_time.Calendar.add vs the businesstimedelta package.
 
 Run: python bench/bench_deadlines.py [--inputs N] [--seconds S]
 
@@ -14,42 +14,87 @@ import argparse
 import random
 import sys
 import time
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pytz  # noqa: E402
-from businesstimedelta import BusinessTimeDelta, HolidayRule, Rules, WorkDayRule  # noqa: E402
+import pytz
+from businesstimedelta import BusinessTimeDelta, HolidayRule, Rules, WorkDayRule
 
-from services.business_time import Calendar, parse_duration  # noqa: E402
+from services.core.business_time import Calendar, parse_duration
 
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Hungarian public holidays 2026-2028 (weekday ones matter for a Mon-Fri calendar).
 HU_HOLIDAYS = [
-    "2026-01-01", "2026-01-02", "2026-03-15", "2026-04-03", "2026-04-06", "2026-05-01", "2026-05-25",
-    "2026-08-20", "2026-08-21", "2026-10-23", "2026-11-01", "2026-12-24", "2026-12-25", "2026-12-26",
-    "2027-01-01", "2027-03-15", "2027-03-26", "2027-03-29", "2027-05-01", "2027-05-17", "2027-08-20",
-    "2027-10-23", "2027-11-01", "2027-12-24", "2027-12-25", "2027-12-26",
-    "2028-01-01", "2028-03-15", "2028-04-14", "2028-04-17", "2028-05-01", "2028-06-05", "2028-08-20",
-    "2028-10-23", "2028-11-01", "2028-12-24", "2028-12-25", "2028-12-26",
+    "2026-01-01",
+    "2026-01-02",
+    "2026-03-15",
+    "2026-04-03",
+    "2026-04-06",
+    "2026-05-01",
+    "2026-05-25",
+    "2026-08-20",
+    "2026-08-21",
+    "2026-10-23",
+    "2026-11-01",
+    "2026-12-24",
+    "2026-12-25",
+    "2026-12-26",
+    "2027-01-01",
+    "2027-03-15",
+    "2027-03-26",
+    "2027-03-29",
+    "2027-05-01",
+    "2027-05-17",
+    "2027-08-20",
+    "2027-10-23",
+    "2027-11-01",
+    "2027-12-24",
+    "2027-12-25",
+    "2027-12-26",
+    "2028-01-01",
+    "2028-03-15",
+    "2028-04-14",
+    "2028-04-17",
+    "2028-05-01",
+    "2028-06-05",
+    "2028-08-20",
+    "2028-10-23",
+    "2028-11-01",
+    "2028-12-24",
+    "2028-12-25",
+    "2028-12-26",
 ]
 
 
 def douyin() -> tuple[Callable[[], Calendar], Rules, list[str]]:
     def make() -> Calendar:
-        return Calendar.from_mapping({"timezone": "Asia/Shanghai", "week": {d: [["09:00", "21:00"]] for d in EVERY_DAY}})
+        return Calendar.from_mapping(
+            {"timezone": "Asia/Shanghai", "week": {d: [["09:00", "21:00"]] for d in EVERY_DAY}}
+        )
 
-    rules = Rules([WorkDayRule(start_time=dtime(9), end_time=dtime(21), working_days=list(range(7)), tz=pytz.timezone("Asia/Shanghai"))])
+    rules = Rules(
+        [
+            WorkDayRule(
+                start_time=dtime(9), end_time=dtime(21), working_days=list(range(7)), tz=pytz.timezone("Asia/Shanghai")
+            )
+        ]
+    )
     return make, rules, ["PT2H", "PT12H", "PT24H", "PT48H", "P3D"]
 
 
 def office() -> tuple[Callable[[], Calendar], Rules, list[str]]:
     def make() -> Calendar:
         return Calendar.from_mapping(
-            {"timezone": "Europe/Budapest", "week": {d: [["09:00", "17:00"]] for d in EVERY_DAY[:5]}, "holidays": HU_HOLIDAYS}
+            {
+                "timezone": "Europe/Budapest",
+                "week": {d: [["09:00", "17:00"]] for d in EVERY_DAY[:5]},
+                "holidays": HU_HOLIDAYS,
+            }
         )
 
     tz = pytz.timezone("Europe/Budapest")

@@ -3,6 +3,7 @@ scratch database. Separates the engine's cost (Python + PostgreSQL) from AMQP's;
 this process's CPU per event, and what a batch writes.
     python bench/bench_ingest.py [--events 8000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._support import scratch  # noqa: E402
-from bench.bench_pipeline import stream  # noqa: E402
+from bench._support import scratch
+from bench.bench_pipeline import stream
 
 
 def main() -> None:
@@ -22,21 +23,22 @@ def main() -> None:
     a = ap.parse_args()
     from services.bootstrap import build_engine
     from services.config import Settings
-    from services.db import connect
     from services.language import warm_up
+    from services.store.db import connect
 
     with scratch("bi") as (amqp, db, ns):
-        engine = build_engine(Settings.from_env({"TICKETFLOW_DATABASE_URL": db, "TICKETFLOW_AMQP_URL": amqp,
-                                                 "TICKETFLOW_NAMESPACE": ns}))
+        engine = build_engine(
+            Settings.from_env({"TICKETFLOW_DATABASE_URL": db, "TICKETFLOW_AMQP_URL": amqp, "TICKETFLOW_NAMESPACE": ns})
+        )
         warm_up()
         events = [b for _, b in stream(a.events, "x")]
         with connect(db) as conn:
-            engine.ingest(conn, [b for _, b in stream(400, "w")])   # warm caches and the planner
+            engine.ingest(conn, [b for _, b in stream(400, "w")])  # warm caches and the planner
             conn.execute("delete from outbox")
             conn.commit()
             t0, c0 = time.perf_counter(), time.process_time()
             for i in range(0, len(events), a.batch):
-                engine.ingest(conn, events[i:i + a.batch])
+                engine.ingest(conn, events[i : i + a.batch])
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             mix = conn.execute("select routing_key, count(*) from outbox group by 1 order by 2 desc").fetchall()
             timeline = conn.execute("select count(*) from timeline").fetchone()[0]

@@ -12,6 +12,7 @@
     python bench/bench_kpis.py                                  # 10 000 merchants, 100 000 tickets
     python bench/bench_kpis.py --merchants 100000 --tickets 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._support import pct, scratch  # noqa: E402
+from bench._support import pct, scratch
 
 W0 = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
 
@@ -92,24 +93,34 @@ drop table bench_facts;
 
 
 def seed(url: str, merchants: int, tickets: int) -> dict:
-    from services.db import connect
+    from services.store.db import connect
+
     t0 = time.perf_counter()
     with connect(url, autocommit=True) as c:
         import psycopg
-        psycopg.ClientCursor(c).execute(SEED_SQL, {"m": merchants, "n": tickets, "w0": W0})   # several statements
+
+        psycopg.ClientCursor(c).execute(SEED_SQL, {"m": merchants, "n": tickets, "w0": W0})  # several statements
         c.execute("vacuum analyze")
-        sizes = {t: c.execute(f"select count(*) from {t}").fetchone()[0]
-                 for t in ("kpi_merchant_days", "kpi_platform_days", "kpi_merchants", "kpi_pending_24h")}
+        sizes = {
+            t: c.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ("kpi_merchant_days", "kpi_platform_days", "kpi_merchants", "kpi_pending_24h")
+        }
         mb = c.execute("select pg_total_relation_size('kpi_merchant_days') / 1048576.0").fetchone()[0]
-        recent = [r[0] for r in c.execute(
-            "select merchant_id from bench_tickets where opened_at > %s::timestamptz - interval '20 hours'"
-            " and answer_s is null limit 20000", (W0,))]
+        recent = [
+            r[0]
+            for r in c.execute(
+                "select merchant_id from bench_tickets where opened_at > %s::timestamptz - interval '20 hours'"
+                " and answer_s is null limit 20000",
+                (W0,),
+            )
+        ]
     return {"seconds": time.perf_counter() - t0, "rows": sizes, "merchant_days_mb": float(mb), "recent": recent}
 
 
 def _events(n: int, merchants: int, rnd: random.Random, start: datetime, step: float):
     """One inbound event's facts per item, event time moving on `step` seconds per event."""
-    from services.ticket import Fact
+    from services.core.ticket import Fact
+
     opened: list[tuple[str, datetime]] = []
     for k in range(n):
         at = start + timedelta(seconds=k * step)
@@ -121,17 +132,20 @@ def _events(n: int, merchants: int, rnd: random.Random, start: datetime, step: f
         elif r < 0.75:
             m, t_open = opened.pop(rnd.randrange(len(opened)))
             delay = (at - t_open).total_seconds()
-            yield [Fact("first_response", m, "wish", at, value=delay, opened_at=t_open),
-                   Fact("response", m, "wish", at, late=rnd.random() < 0.1)]
+            yield [
+                Fact("first_response", m, "wish", at, value=delay, opened_at=t_open),
+                Fact("response", m, "wish", at, late=rnd.random() < 0.1),
+            ]
         else:
             yield [Fact("rating", m, "wish", at, value=float(rnd.choice((1, 3, 4, 5, 5, 5))))]
 
 
 def _worker(args) -> dict:
     url, merchants, updates, batch, wid, step = args
-    from services import kpis
-    from services.db import connect
-    from services.policies import BUILTIN
+    from services.core.policies import BUILTIN
+    from services.store import kpis
+    from services.store.db import connect
+
     rnd = random.Random(wid)
     latencies, changes, facts = [], 0, 0
     events = list(_events(updates, merchants, rnd, W0 + timedelta(seconds=wid), step))
@@ -139,18 +153,23 @@ def _worker(args) -> dict:
     with connect(url) as conn:
         for i in range(0, len(events), batch):
             with conn.transaction(), conn.cursor() as cur:
-                for ev in events[i:i + batch]:
+                for ev in events[i : i + batch]:
                     s = time.perf_counter()
                     changes += len(kpis.record(cur, ev, BUILTIN))
                     latencies.append(time.perf_counter() - s)
                     facts += len(ev)
-    return {"seconds": time.perf_counter() - t0, "events": len(events), "facts": facts, "changes": changes,
-            "latencies": latencies}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "events": len(events),
+        "facts": facts,
+        "changes": changes,
+        "latencies": latencies,
+    }
 
 
 def updates(url: str, merchants: int, total: int, batch: int, workers: int) -> dict:
     per = total // workers
-    step = 3.0 * workers      # all workers together: one event every 3 s of event time
+    step = 3.0 * workers  # all workers together: one event every 3 s of event time
     t0 = time.perf_counter()
     if workers == 1:
         results = [_worker((url, merchants, per, batch, 0, step))]
@@ -160,19 +179,25 @@ def updates(url: str, merchants: int, total: int, batch: int, workers: int) -> d
     wall = time.perf_counter() - t0
     lat = [x for r in results for x in r["latencies"]]
     events = sum(r["events"] for r in results)
-    return {"workers": workers, "events": events, "facts": sum(r["facts"] for r in results),
-            "events_per_s": events / wall, "facts_per_s": sum(r["facts"] for r in results) / wall,
-            "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
-            "health_changes": sum(r["changes"] for r in results)}
+    return {
+        "workers": workers,
+        "events": events,
+        "facts": sum(r["facts"] for r in results),
+        "events_per_s": events / wall,
+        "facts_per_s": sum(r["facts"] for r in results) / wall,
+        "p50_ms": pct(lat, 50) * 1000,
+        "p99_ms": pct(lat, 99) * 1000,
+        "health_changes": sum(r["changes"] for r in results),
+    }
 
 
 EXPORTER = r"""
 import json, sys, time
 from prometheus_client import CollectorRegistry, generate_latest
-from services import kpis
-from services.clock import SystemClock
+from services.store import kpis
+from services.core.clock import SystemClock
 from services.config import Settings
-from services.exporter import DatabaseCollector
+from services.components.exporter import DatabaseCollector
 url, amqp, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def rss():
     for line in open("/proc/self/status"):
@@ -193,18 +218,30 @@ print(json.dumps({"full": full, "kpi": kpi, "rss_before_mb": rss0, "rss_after_mb
 
 def scrape(url: str, amqp: str, n: int) -> dict:
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", EXPORTER, url, amqp, str(n)], cwd=root, capture_output=True,
-                         text=True, check=True, env={"PYTHONPATH": str(root), "TICKETFLOW_LOG_FORMAT": "json",
-                                                     "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", EXPORTER, url, amqp, str(n)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(root), "TICKETFLOW_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"},
+    )
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    full = r["full"][1:]      # the first scrape also connects to PostgreSQL and RabbitMQ: reported apart
-    return {"first_ms": r["full"][0] * 1000, "full_p50_ms": pct(full, 50) * 1000, "full_p99_ms": pct(full, 99) * 1000,
-            "kpi_p50_ms": pct(r["kpi"], 50) * 1000, "kpi_p99_ms": pct(r["kpi"], 99) * 1000,
-            "rss_before_mb": r["rss_before_mb"], "rss_after_mb": r["rss_after_mb"], "bytes": r["bytes"]}
+    full = r["full"][1:]  # the first scrape also connects to PostgreSQL and RabbitMQ: reported apart
+    return {
+        "first_ms": r["full"][0] * 1000,
+        "full_p50_ms": pct(full, 50) * 1000,
+        "full_p99_ms": pct(full, 99) * 1000,
+        "kpi_p50_ms": pct(r["kpi"], 50) * 1000,
+        "kpi_p99_ms": pct(r["kpi"], 99) * 1000,
+        "rss_before_mb": r["rss_before_mb"],
+        "rss_after_mb": r["rss_after_mb"],
+        "bytes": r["bytes"],
+    }
 
 
 def state_counts(url: str, repeat: int = 5) -> dict:
-    from services.db import connect
+    from services.store.db import connect
 
     def best(c, sql):
         times = []
@@ -213,9 +250,12 @@ def state_counts(url: str, repeat: int = 5) -> dict:
             c.execute(sql).fetchall()
             times.append(time.perf_counter() - t)
         return min(times) * 1000
+
     with connect(url, autocommit=True) as c:
-        out = {"count_table_ms": best(c, "select state, sum(n) from kpi_health_counts group by state"),
-               "seq_count_ms": best(c, "select state, count(*) from kpi_merchants group by state")}
+        out = {
+            "count_table_ms": best(c, "select state, sum(n) from kpi_health_counts group by state"),
+            "seq_count_ms": best(c, "select state, count(*) from kpi_merchants group by state"),
+        }
         c.execute("create index bench_merchants_by_state on kpi_merchants (state)")
         c.execute("vacuum analyze kpi_merchants")
         c.execute("set enable_seqscan = off")
@@ -239,18 +279,26 @@ def main() -> None:
         print(f"seed      {s['seconds']:.1f} s  rows {s['rows']}  kpi_merchant_days {s['merchant_days_mb']:.0f} MB")
         for w in a.workers:
             u = updates(url, a.merchants, a.updates, a.batch, w)
-            print(f"record    {w} connection(s): {u['events_per_s']:.0f} events/s ({u['facts_per_s']:.0f} facts/s)"
-                  f"  per call p50 {u['p50_ms']:.2f} ms p99 {u['p99_ms']:.2f} ms  ({u['events']} events,"
-                  f" {u['health_changes']} health changes)")
+            print(
+                f"record    {w} connection(s): {u['events_per_s']:.0f} events/s ({u['facts_per_s']:.0f} facts/s)"
+                f"  per call p50 {u['p50_ms']:.2f} ms p99 {u['p99_ms']:.2f} ms  ({u['events']} events,"
+                f" {u['health_changes']} health changes)"
+            )
         sc = scrape(url, amqp, a.scrapes)
-        print(f"scrape    /metrics p50 {sc['full_p50_ms']:.1f} ms p99 {sc['full_p99_ms']:.1f} ms, first"
-              f" {sc['first_ms']:.0f} ms (kpis.platform_snapshot alone p50 {sc['kpi_p50_ms']:.2f} ms"
-              f" p99 {sc['kpi_p99_ms']:.2f} ms; {sc['bytes']} bytes, RabbitMQ queue depths included)")
-        print(f"exporter  RSS {sc['rss_before_mb']:.0f} MB before the first scrape, {sc['rss_after_mb']:.0f} MB"
-              f" after {a.scrapes}")
+        print(
+            f"scrape    /metrics p50 {sc['full_p50_ms']:.1f} ms p99 {sc['full_p99_ms']:.1f} ms, first"
+            f" {sc['first_ms']:.0f} ms (kpis.platform_snapshot alone p50 {sc['kpi_p50_ms']:.2f} ms"
+            f" p99 {sc['kpi_p99_ms']:.2f} ms; {sc['bytes']} bytes, RabbitMQ queue depths included)"
+        )
+        print(
+            f"exporter  RSS {sc['rss_before_mb']:.0f} MB before the first scrape, {sc['rss_after_mb']:.0f} MB"
+            f" after {a.scrapes}"
+        )
         c = state_counts(url)
-        print(f"by state  count table {c['count_table_ms']:.2f} ms, seq count {c['seq_count_ms']:.1f} ms,"
-              f" index-only count {c['index_only_count_ms']:.1f} ms ({s['rows']['kpi_merchants']} merchants)")
+        print(
+            f"by state  count table {c['count_table_ms']:.2f} ms, seq count {c['seq_count_ms']:.1f} ms,"
+            f" index-only count {c['index_only_count_ms']:.1f} ms ({s['rows']['kpi_merchants']} merchants)"
+        )
 
 
 if __name__ == "__main__":

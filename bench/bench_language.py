@@ -17,6 +17,7 @@ Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
   eval3-  urgent-only list (+ look-alikes), written after the last safety-lexicon change
           except for a handful of terms added after its first run (see the report).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,9 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from services.language import classify as C  # noqa: E402
-from services.language import detect as D  # noqa: E402
-from services.language import translate as T  # noqa: E402
+from services.language import classify as C
+from services.language import detect as D
+from services.language import translate as T
 
 
 def pct(values: list[float], p: float) -> float:
@@ -62,8 +63,10 @@ def latency(fn, items, repeat: int = 3) -> tuple[float, float, float]:
 
 def report(title: str, clf: C.Classifier, examples: list[C.Example], seen: set[str]) -> None:
     print(f"\n## {title}")
-    for label, subset in (("trained languages", [e for e in examples if e.lang in seen]),
-                          ("languages without training data", [e for e in examples if e.lang not in seen])):
+    for label, subset in (
+        ("trained languages", [e for e in examples if e.lang in seen]),
+        ("languages without training data", [e for e in examples if e.lang not in seen]),
+    ):
         if not subset:
             continue
         r = C.evaluate(clf, subset)
@@ -84,7 +87,9 @@ def cv_gate_table(train: list[C.Example]) -> None:
     preds = []
     for lang in sorted({e.lang for e in train}):
         tr = [i for i, e in enumerate(train) if e.lang != lang]
-        m = C._SoftmaxRegression(C.CATEGORIES, epochs=6, batch=32).fit([X[i] for i in tr], [train[i].category for i in tr])
+        m = C._SoftmaxRegression(C.CATEGORIES, epochs=6, batch=32).fit(
+            [X[i] for i in tr], [train[i].category for i in tr]
+        )
         for i, e in enumerate(train):
             if e.lang == lang:
                 p = m.proba(X[i])
@@ -114,11 +119,14 @@ def bench_translation(libretranslate: str | None) -> None:
         ap = T.ApertiumProvider()
         modes = ap.modes()
         print(f"apertium modes: {sorted(f'{s}-{t}' for s, t in modes)}")
-        samples = [("es", "en", text), ("fr", "en", "Ma commande #12345 n'est pas arrivée, le chargeur a pris feu."),
-                   ("pt", "en", "O carregador pegou fogo, pedido 998-221."),
-                   ("it", "en", "Il mio ordine 55120 non è ancora arrivato."),
-                   ("id", "ms", "Pesanan saya #12345 belum sampai, tolong hubungi @toko_abc"),
-                   ("ms", "id", "Barang saya belum sampai lagi, bila nak hantar?")]
+        samples = [
+            ("es", "en", text),
+            ("fr", "en", "Ma commande #12345 n'est pas arrivée, le chargeur a pris feu."),
+            ("pt", "en", "O carregador pegou fogo, pedido 998-221."),
+            ("it", "en", "Il mio ordine 55120 non è ancora arrivato."),
+            ("id", "ms", "Pesanan saya #12345 belum sampai, tolong hubungi @toko_abc"),
+            ("ms", "id", "Barang saya belum sampai lagi, bila nak hantar?"),
+        ]
         for src, tgt, sample in samples:
             if ap.route(src, tgt) is None:
                 print(f"apertium {src}->{tgt:3}           not installed")
@@ -128,8 +136,10 @@ def bench_translation(libretranslate: str | None) -> None:
                 t0 = time.perf_counter()
                 out = ap.translate(sample, src, tgt)
                 times.append(time.perf_counter() - t0)
-            print(f"apertium {src}->{tgt:3} ({len(ap.route(src, tgt))} hop) p50 {statistics.median(times) * 1000:8.1f} ms  "
-                  f"{out.text[:70]!r}")
+            print(
+                f"apertium {src}->{tgt:3} ({len(ap.route(src, tgt))} hop) p50 {statistics.median(times) * 1000:8.1f} ms  "
+                f"{out.text[:70]!r}"
+            )
         c = T.TranslatorChain([ap])
         c.translate(text, "es", "en")
         _, p50, _ = latency(lambda: c.translate(text, "es", "en"), [()] * 200)
@@ -170,8 +180,10 @@ def main() -> None:
     load = time.perf_counter() - t0
     print("# services.language benchmark")
     print(f"cpu cores {os.cpu_count()}, python {sys.version.split()[0]}")
-    print(f"detector load {detect_load:.2f} s; classifier load (train from JSONL) {load:.2f} s "
-          f"on {clf.trained_on} examples; RSS {rss0:.0f} -> {rss_mb():.0f} MB")
+    print(
+        f"detector load {detect_load:.2f} s; classifier load (train from JSONL) {load:.2f} s "
+        f"on {clf.trained_on} examples; RSS {rss0:.0f} -> {rss_mb():.0f} MB"
+    )
 
     train = C.load_examples(C.TRAIN_FILE)
     held = C.load_examples(C.EVAL_FILE)
@@ -193,9 +205,11 @@ def main() -> None:
     print("  " + ", ".join(f"{k} {c / n:.0%}" for k, (c, n) in sorted(per.items())))
 
     seen = {e.lang for e in train}
-    for prefix, title in (("eval-", "held-out set 1 (looked at during development: optimistic)"),
-                          ("eval2-", "held-out set 2 (rarer scenarios, blind to category tuning)"),
-                          ("eval3-", "held-out urgent list")):
+    for prefix, title in (
+        ("eval-", "held-out set 1 (looked at during development: optimistic)"),
+        ("eval2-", "held-out set 2 (rarer scenarios, blind to category tuning)"),
+        ("eval3-", "held-out urgent list"),
+    ):
         report(f"{clf.name}: {title}", clf, [e for e in held if e.id.startswith(prefix)], seen)
     report(f"{clf.name}: all held-out sets together", clf, held, seen)
 

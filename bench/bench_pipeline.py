@@ -6,6 +6,7 @@ target rate (500/s); CPU per event by process; and,
 in the same run on the same broker, a no-op dramatiq actor's throughput as the baseline.
     python bench/bench_pipeline.py [--events 10000] [--seconds 10] [--target-rate 500]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,16 @@ import orjson
 import pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._support import pct, scratch  # noqa: E402
-from services.relay import coalesced  # noqa: E402
+from bench._support import pct, scratch
+from services.amqp.publisher import coalesced
 
 BIN = Path(sys.executable).parent / "ticketflow"
 
 
-_TEXTS = [json.loads(line) for line in
-          (Path(__file__).resolve().parents[1] / "services/language/data/eval.jsonl").read_text().splitlines()]
+_TEXTS = [
+    json.loads(line)
+    for line in (Path(__file__).resolve().parents[1] / "services/language/data/eval.jsonl").read_text().splitlines()
+]
 
 
 def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
@@ -42,15 +45,32 @@ def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
         s = f"B{tag}-{i}"
         sample = _TEXTS[i % len(_TEXTS)]
         for type_, data, t in (
-            ("ticket.opened", {"merchant_id": f"m{i % 500}", "policy": "wish", "merchant_locale": sample["lang"],
-                               "customer": {"id": f"c{i}", "locale": sample["lang"]},
-                               "message": {"message_id": f"{s}a", "text": f"{sample['text']} #{tag}{i}"}},
-             "2026-03-02T09:00:00Z"),
-            ("message.posted", {"message": {"message_id": f"{s}b", "author": "merchant", "text": "Shipped."}},
-             "2026-03-02T09:05:00Z"),
+            (
+                "ticket.opened",
+                {
+                    "merchant_id": f"m{i % 500}",
+                    "policy": "wish",
+                    "merchant_locale": sample["lang"],
+                    "customer": {"id": f"c{i}", "locale": sample["lang"]},
+                    "message": {"message_id": f"{s}a", "text": f"{sample['text']} #{tag}{i}"},
+                },
+                "2026-03-02T09:00:00Z",
+            ),
+            (
+                "message.posted",
+                {"message": {"message_id": f"{s}b", "author": "merchant", "text": "Shipped."}},
+                "2026-03-02T09:05:00Z",
+            ),
         ):
-            ev = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench", "type": type_, "time": t,
-                  "subject": s, "data": data}
+            ev = {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),
+                "source": "bench",
+                "type": type_,
+                "time": t,
+                "subject": s,
+                "data": data,
+            }
             out.append((ev["id"], json.dumps(ev).encode()))
     # interleave so consecutive events belong to different tickets, as real traffic does
     half = len(out) // 2
@@ -60,7 +80,7 @@ def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
         mixed.append(opened[i])
         if i >= 50:
             mixed.append(replies[i - 50])
-    mixed.extend(replies[len(opened) - 50:])
+    mixed.extend(replies[len(opened) - 50 :])
     assert len(mixed) == len(out), (len(mixed), len(out), half)
     return mixed
 
@@ -92,10 +112,10 @@ def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
     sent: dict[str, float] = {}
     start = time.perf_counter()
     props = pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2)
-    if rate is None:   # a burst: frames written 500 messages at a time, so the load generator stays cheap
+    if rate is None:  # a burst: frames written 500 messages at a time, so the load generator stays cheap
         for i in range(0, len(events), 500):
             with coalesced(conn):
-                for eid, body in events[i:i + 500]:
+                for eid, body in events[i : i + 500]:
                     sent[eid] = time.perf_counter()
                     ch.basic_publish(f"{ns}.in", "x", body, props)
             conn.process_data_events(0)
@@ -110,13 +130,22 @@ def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
 
 
 def run_pipeline(amqp, db, ns, second="relay,workers"):
-    env = dict(os.environ, TICKETFLOW_AMQP_URL=amqp, TICKETFLOW_DATABASE_URL=db, TICKETFLOW_NAMESPACE=ns,
-               TICKETFLOW_LOG_FORMAT="json")
+    env = dict(
+        os.environ,
+        TICKETFLOW_AMQP_URL=amqp,
+        TICKETFLOW_DATABASE_URL=db,
+        TICKETFLOW_NAMESPACE=ns,
+        TICKETFLOW_LOG_FORMAT="json",
+    )
     subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
     log = open(f"/tmp/bench-pipeline-{ns}.log", "wb")
     # ingest and relay as separate processes: two cores, two GIL-bound loops
-    procs = [subprocess.Popen([str(BIN), "run", "--components", c], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True) for c in ("ingest", second)]
+    procs = [
+        subprocess.Popen(
+            [str(BIN), "run", "--components", c], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        for c in ("ingest", second)
+    ]
     return procs
 
 
@@ -134,11 +163,19 @@ def cpu_seconds() -> dict[str, float]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        role = ("bench" if int(pid) == me else
-                "ingest" if "--components ingest" in cmd else
-                "relay+workers" if "--components relay" in cmd else
-                "postgres" if cmd.startswith("postgres") else
-                "rabbitmq" if "beam.smp" in cmd else None)
+        role = (
+            "bench"
+            if int(pid) == me
+            else "ingest"
+            if "--components ingest" in cmd
+            else "relay+workers"
+            if "--components relay" in cmd
+            else "postgres"
+            if cmd.startswith("postgres")
+            else "rabbitmq"
+            if "beam.smp" in cmd
+            else None
+        )
         if role:
             out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
@@ -159,6 +196,7 @@ def dramatiq_baseline(amqp: str, ns: str, n: int) -> float:
     from dramatiq import Worker
 
     from workers.broker import make_broker
+
     broker = make_broker(amqp)
     q = f"{ns}.noop"
     done = threading.Event()
@@ -170,6 +208,7 @@ def dramatiq_baseline(amqp: str, ns: str, n: int) -> float:
             count[0] += 1
             if count[0] == n:
                 done.set()
+
     actor = dramatiq.actor(noop, broker=broker, queue_name=q, actor_name="noop", max_retries=0)
     broker.declare_queue(q, ensure=True)
     # enqueue without confirms for the fill (not measured)
@@ -196,8 +235,12 @@ def main():
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--target-rate", type=float, default=500.0, help="a second latency phase at this rate")
-    ap.add_argument("--with", dest="second", default="relay,workers",
-                    help="components of the second process (the first runs ingest)")
+    ap.add_argument(
+        "--with",
+        dest="second",
+        default="relay,workers",
+        help="components of the second process (the first runs ingest)",
+    )
     a = ap.parse_args()
     with scratch("bp") as (amqp, db, ns):
         procs = run_pipeline(amqp, db, ns, a.second)
@@ -214,7 +257,7 @@ def main():
             cpu1 = cpu_seconds()
             sustained = len(events) / (t_end - t0)
             lats = {}
-            for tag, rate in (("l", sustained / 2), ("t", a.target_rate)):   # half the sustained rate; the target's
+            for tag, rate in (("l", sustained / 2), ("t", a.target_rate)):  # half the sustained rate; the target's
                 lat_events = stream(int(rate * a.seconds) // 2 * 2, tag)
                 sent = publish(amqp, ns, lat_events, rate)
                 wait_for(tap, list(sent), 120)
@@ -228,10 +271,15 @@ def main():
         base = dramatiq_baseline(amqp, ns, min(a.events, 20_000))
     print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, processes: ingest + {a.second})")
     for rate, lat in lats.items():
-        print(f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms")
+        print(
+            f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms"
+        )
     used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
-    print("cpu per event (ms)      " + "  ".join(f"{k} {v * 1000 / len(events):.2f}" for k, v in sorted(used.items()))
-          + f"  | all {sum(used.values()) * 1000 / len(events):.2f} of {os.cpu_count() * (t_end - t0) * 1000 / len(events):.2f}")
+    print(
+        "cpu per event (ms)      "
+        + "  ".join(f"{k} {v * 1000 / len(events):.2f}" for k, v in sorted(used.items()))
+        + f"  | all {sum(used.values()) * 1000 / len(events):.2f} of {os.cpu_count() * (t_end - t0) * 1000 / len(events):.2f}"
+    )
     print(f"dramatiq no-op actor    {base:8.0f} msgs/s   (same broker, 1 process x 8 threads)")
     print(f"ratio pipeline/no-op    {sustained / base:8.2f}")
 

@@ -5,6 +5,7 @@ Rejection reasons follow the contract's closed list. CloudEvents' own required a
 `malformed`; the contract's extra requirements (time with offset, subject, data shape) are
 `invalid_data`, because by then we know which event was meant and can name it.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,22 @@ from .types import format_rfc3339
 class Rejected(Exception):
     """An inbound message that cannot be accepted; carries what the contract publishes about it."""
 
-    def __init__(self, reason: str, detail: str, event_id: str | None = None, subject: str | None = None,
-                 event_type: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        event_id: str | None = None,
+        subject: str | None = None,
+        event_type: str | None = None,
+    ):
         super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail, self.event_id, self.subject, self.event_type = reason, detail, event_id, subject, event_type
+        self.reason, self.detail, self.event_id, self.subject, self.event_type = (
+            reason,
+            detail,
+            event_id,
+            subject,
+            event_type,
+        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,7 @@ def decode(body: bytes) -> Inbound:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raw = _stdlib_loads(body)   # NaN, lone surrogates, huge integers: stdlib's verdict and wording
+        raw = _stdlib_loads(body)  # NaN, lone surrogates, huge integers: stdlib's verdict and wording
     if not isinstance(raw, dict):
         raise Rejected("malformed", "not a JSON object")
     return _validate(raw, body)
@@ -107,7 +120,9 @@ def _validate(raw: dict, body: bytes) -> Inbound:
     event_id, subject, type_ = _text(raw.get("id")), _text(raw.get("subject")), _text(raw.get("type"))
     missing = [k for k in ("specversion", "id", "source", "type") if not isinstance(raw.get(k), str) or not raw.get(k)]
     if missing:
-        raise Rejected("malformed", f"not a CloudEvent: missing or empty {', '.join(missing)}", event_id, subject, type_)
+        raise Rejected(
+            "malformed", f"not a CloudEvent: missing or empty {', '.join(missing)}", event_id, subject, type_
+        )
     if raw["specversion"] != "1.0":
         raise Rejected("malformed", f"specversion {raw['specversion'][:10]!r} is not 1.0", event_id, subject, type_)
     model = INBOUND.get(raw["type"])
@@ -120,7 +135,9 @@ def _validate(raw: dict, body: bytes) -> Inbound:
             text = json.dumps(raw, ensure_ascii=False)
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise Rejected("invalid_data", "text contains an unpaired UTF-16 surrogate", event_id, subject, type_) from None
+            raise Rejected(
+                "invalid_data", "text contains an unpaired UTF-16 surrogate", event_id, subject, type_
+            ) from None
         if _has_nul(raw):
             raise Rejected("invalid_data", "text contains a NUL character", event_id, subject, type_)
     try:
@@ -140,14 +157,22 @@ def validate_outbound(type_: str, data: dict[str, Any] | BaseModel) -> BaseModel
     return data if data.__class__ is model else model.model_validate(data)
 
 
-def encode_outbound(*, id: str, type: str, subject: str, time: datetime, data: dict[str, Any] | BaseModel,
-                    source: str = "ticketflow") -> bytes:
+def encode_outbound(
+    *, id: str, type: str, subject: str, time: datetime, data: dict[str, Any] | BaseModel, source: str = "ticketflow"
+) -> bytes:
     """Build an outbound CloudEvent, validating its data against the contract's model first (a model
     already validated by `validate_outbound` is taken as is). Rendered by pydantic's and orjson's
     serialisers: this runs for every outbound event, and the stdlib encoder was a tenth of ingest."""
     payload = validate_outbound(type, data)
-    return orjson.dumps({
-        "specversion": "1.0", "id": id, "source": source, "type": type, "time": format_rfc3339(time),
-        "subject": subject, "datacontenttype": "application/json",
-        "data": orjson.Fragment(payload.model_dump_json(by_alias=True)),
-    })
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": id,
+            "source": source,
+            "type": type,
+            "time": format_rfc3339(time),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "data": orjson.Fragment(payload.model_dump_json(by_alias=True)),
+        }
+    )

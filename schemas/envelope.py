@@ -1,4 +1,5 @@
 """The CloudEvents 1.0 envelope (structured JSON mode) every message in and out wears."""
+
 from __future__ import annotations
 
 from typing import Any, Literal

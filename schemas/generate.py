@@ -12,6 +12,7 @@ Published outbound schemas leave out the `additionalProperties: false` the produ
 models use: the contract lets fields be added at any time, so consumers must ignore fields
 they do not know, and a published schema must not tell them otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ import copy
 import json
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from pydantic import BaseModel
@@ -43,6 +45,7 @@ HINT = "run `python -m schemas.generate` and commit schemas/generated/"
 
 # --- what is published -----------------------------------------------------------------------
 
+
 class _Event:
     """One event type as published: direction, exchange, data model and the schema mode to use."""
 
@@ -61,16 +64,20 @@ class _Event:
     def description(self) -> str:
         doc = (self.model.__doc__ or "").strip()
         if self.inbound:
-            text = (f"CloudEvents 1.0 event `{self.type}`, published by upstream apps to the topic exchange "
-                    f"`<namespace>.in` with routing key `{self.type}` (structured JSON mode, content type "
-                    f"{CONTENT_TYPE}, persistent). A message that does not match (or is over "
-                    f"{MAX_MESSAGE_BYTES // 1024} KiB) is rejected and kept in `<namespace>.in.rejected`. "
-                    f"Fields of `data` not listed here are ignored.")
+            text = (
+                f"CloudEvents 1.0 event `{self.type}`, published by upstream apps to the topic exchange "
+                f"`<namespace>.in` with routing key `{self.type}` (structured JSON mode, content type "
+                f"{CONTENT_TYPE}, persistent). A message that does not match (or is over "
+                f"{MAX_MESSAGE_BYTES // 1024} KiB) is rejected and kept in `<namespace>.in.rejected`. "
+                f"Fields of `data` not listed here are ignored."
+            )
         else:
-            text = (f"CloudEvents 1.0 event `{self.type}`, published by ticketflow to the topic exchange "
-                    f"`<namespace>.out` with routing key `{self.type}` (structured JSON mode, content type "
-                    f"{CONTENT_TYPE}, persistent). `subject` is {self.subject}. Delivery is at least once: "
-                    f"deduplicate on `id`. Fields may be added: ignore the ones you do not know.")
+            text = (
+                f"CloudEvents 1.0 event `{self.type}`, published by ticketflow to the topic exchange "
+                f"`<namespace>.out` with routing key `{self.type}` (structured JSON mode, content type "
+                f"{CONTENT_TYPE}, persistent). `subject` is {self.subject}. Delivery is at least once: "
+                f"deduplicate on `id`. Fields may be added: ignore the ones you do not know."
+            )
         return f"{text} Data: {self.model.__name__}." + (f" {doc}" if doc else "")
 
 
@@ -102,8 +109,12 @@ def _envelope(event: _Event, data_schema: dict[str, Any]) -> dict[str, Any]:
     """The CloudEvent model's schema, with `type` fixed to the event type and `data` replaced."""
     schema = CloudEvent.model_json_schema(mode="validation")
     props = schema["properties"]
-    props["type"] = {"const": event.type, "type": "string", "title": "Type",
-                     "description": "The event type; also the AMQP routing key."}
+    props["type"] = {
+        "const": event.type,
+        "type": "string",
+        "title": "Type",
+        "description": "The event type; also the AMQP routing key.",
+    }
     props["id"]["description"] = "Unique per event: the idempotency key."
     props["time"]["description"] = "When it happened (RFC 3339 with offset); deadlines count from it."
     props["subject"]["description"] = f"{event.subject[0].upper()}{event.subject[1:]}."
@@ -114,6 +125,7 @@ def _envelope(event: _Event, data_schema: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- JSON Schema files -----------------------------------------------------------------------
+
 
 def event_json_schema(event: _Event) -> dict[str, Any]:
     """A standalone JSON Schema (2020-12) of the whole CloudEvent, its `data` schema inlined."""
@@ -127,6 +139,7 @@ def event_json_schema(event: _Event) -> dict[str, Any]:
 
 
 # --- AsyncAPI 3.0 ----------------------------------------------------------------------------
+
 
 def _camel(*parts: str) -> str:
     words = [w for p in parts for w in p.replace(".", "_").split("_") if w]
@@ -149,11 +162,13 @@ def _exchange_channel(direction: str, title: str, description: str, messages: li
         "description": description,
         "parameters": {"namespace": {"$ref": "#/components/parameters/namespace"}},
         "messages": {e.type: {"$ref": f"#/components/messages/{e.type}"} for e in messages},
-        "bindings": {"amqp": {
-            "is": "routingKey",
-            "exchange": {"name": address, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
-            "bindingVersion": AMQP_BINDING_VERSION,
-        }},
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {"name": address, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+                "bindingVersion": AMQP_BINDING_VERSION,
+            }
+        },
     }
 
 
@@ -192,11 +207,17 @@ def asyncapi_document() -> dict[str, Any]:
             "`ticketflow_events_rejected_total{reason}`, and an `event.rejected` event (data: `event_id` if "
             f"known, `reason`) is published on `{{namespace}}.out`. Reasons: {', '.join(REJECT_REASONS)}. "
             "AMQP headers: `x-ticketflow-reason` (the reason), `x-ticketflow-detail` (a readable explanation, "
-            "at most 500 characters), `x-ticketflow-event-id` (when the event id could be read)."),
-        "headers": {"type": "object", "required": ["x-ticketflow-reason"], "properties": {
-            "x-ticketflow-reason": {"type": "string", "enum": list(REJECT_REASONS)},
-            "x-ticketflow-detail": {"type": "string", "maxLength": 500},
-            "x-ticketflow-event-id": {"type": "string"}}},
+            "at most 500 characters), `x-ticketflow-event-id` (when the event id could be read)."
+        ),
+        "headers": {
+            "type": "object",
+            "required": ["x-ticketflow-reason"],
+            "properties": {
+                "x-ticketflow-reason": {"type": "string", "enum": list(REJECT_REASONS)},
+                "x-ticketflow-detail": {"type": "string", "maxLength": 500},
+                "x-ticketflow-event-id": {"type": "string"},
+            },
+        },
         "payload": {"description": "The original message body, unchanged."},
     }
 
@@ -207,12 +228,19 @@ def asyncapi_document() -> dict[str, Any]:
             "action": action,
             "channel": {"$ref": f"#/channels/{e.channel}"},
             "title": f"{action.capitalize()} {e.type}",
-            "summary": (f"ticketflow consumes `{e.type}` from `{{namespace}}.in` (routing key `{e.type}`)."
-                        if e.inbound else
-                        f"ticketflow publishes `{e.type}` to `{{namespace}}.out` (routing key `{e.type}`)."),
+            "summary": (
+                f"ticketflow consumes `{e.type}` from `{{namespace}}.in` (routing key `{e.type}`)."
+                if e.inbound
+                else f"ticketflow publishes `{e.type}` to `{{namespace}}.out` (routing key `{e.type}`)."
+            ),
             "messages": [{"$ref": f"#/channels/{e.channel}/messages/{e.type}"}],
-            "bindings": {"amqp": {"cc": [e.type], "deliveryMode": DELIVERY_MODE_PERSISTENT,
-                                  "bindingVersion": AMQP_BINDING_VERSION}},
+            "bindings": {
+                "amqp": {
+                    "cc": [e.type],
+                    "deliveryMode": DELIVERY_MODE_PERSISTENT,
+                    "bindingVersion": AMQP_BINDING_VERSION,
+                }
+            },
         }
     operations["keepRejected"] = {
         "action": "send",
@@ -225,26 +253,37 @@ def asyncapi_document() -> dict[str, Any]:
 
     channels = {
         "inbound": _exchange_channel(
-            "in", "Inbound events",
+            "in",
+            "Inbound events",
             "Durable topic exchange that upstream apps publish CloudEvents to; the routing key is the event type.",
-            inbound),
+            inbound,
+        ),
         "outbound": _exchange_channel(
-            "out", "Outbound events",
+            "out",
+            "Outbound events",
             "Durable topic exchange ticketflow publishes its CloudEvents to; the routing key is the event type. "
             "Per ticket, events leave in the order their causes were applied.",
-            outbound),
+            outbound,
+        ),
         "rejected": {
             "address": "{namespace}.in.rejected",
             "title": "Rejected inbound messages",
             "description": "Durable queue keeping every inbound message that could not be accepted, with the reason.",
             "parameters": {"namespace": {"$ref": "#/components/parameters/namespace"}},
             "messages": {"rejectedInbound": {"$ref": "#/components/messages/rejectedInbound"}},
-            "bindings": {"amqp": {
-                "is": "queue",
-                "queue": {"name": "{namespace}.in.rejected", "durable": True, "exclusive": False,
-                          "autoDelete": False, "vhost": "/"},
-                "bindingVersion": AMQP_BINDING_VERSION,
-            }},
+            "bindings": {
+                "amqp": {
+                    "is": "queue",
+                    "queue": {
+                        "name": "{namespace}.in.rejected",
+                        "durable": True,
+                        "exclusive": False,
+                        "autoDelete": False,
+                        "vhost": "/",
+                    },
+                    "bindingVersion": AMQP_BINDING_VERSION,
+                }
+            },
         },
     }
 
@@ -259,7 +298,8 @@ def asyncapi_document() -> dict[str, Any]:
                 f"CloudEvents 1.0 event in structured JSON mode (content type {CONTENT_TYPE}, persistent "
                 "delivery). Every exchange and queue name starts with the deployment's namespace "
                 "(TICKETFLOW_NAMESPACE, default `ticketflow`).\n\n"
-                "Generated from the pydantic models in `schemas/` by `python -m schemas.generate`; do not edit."),
+                "Generated from the pydantic models in `schemas/` by `python -m schemas.generate`; do not edit."
+            ),
         },
         "servers": {
             "rabbitmq": {
@@ -288,6 +328,7 @@ def asyncapi_document() -> dict[str, Any]:
 
 # --- rendering, writing, checking ------------------------------------------------------------
 
+
 class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:  # no &id001 anchors: plain, diffable YAML
         return True
@@ -295,8 +336,9 @@ class _Dumper(yaml.SafeDumper):
 
 def _yaml(doc: dict[str, Any]) -> str:
     header = "# Generated by `python -m schemas.generate` from the models in schemas/. Do not edit.\n"
-    return header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                              default_flow_style=False, width=100, indent=2)
+    return header + yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100, indent=2
+    )
 
 
 def _json(doc: dict[str, Any]) -> str:
@@ -358,8 +400,11 @@ def _shown(out: Path, rel: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m schemas.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 naming the files that differ from what the models produce")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming the files that differ from what the models produce",
+    )
     parser.add_argument("--out", type=Path, default=GENERATED, help=f"output folder (default {GENERATED})")
     args = parser.parse_args(argv)
     files = render()

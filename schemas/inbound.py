@@ -1,4 +1,5 @@
 """Data of every inbound event type on `<ns>.in`: what upstream apps may send us."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -9,8 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from .types import Id, Instant, Label, Locale, MessageText, ShortText, TimeZoneName
 
 Category = Literal[
-    "product_question", "store_question", "refund_request", "item_problem", "change_item",
-    "remove_item", "change_address", "order_status", "shipping_tracking", "other",
+    "product_question",
+    "store_question",
+    "refund_request",
+    "item_problem",
+    "change_item",
+    "remove_item",
+    "change_address",
+    "order_status",
+    "shipping_tracking",
+    "other",
 ]
 Author = Literal["customer", "merchant", "platform"]
 

@@ -1,4 +1,5 @@
 """Data of every outbound event type on `<ns>.out`: what downstream services may rely on."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -3,6 +3,7 @@
 Strict on purpose: an upstream app that sends a naive time or a number where text belongs
 gets a clear rejection instead of a silently coerced value that skews a deadline.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,9 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_rfc3339(value: object) -> datetime:
@@ -86,6 +85,8 @@ def _timezone(value: object) -> str:
     return value
 
 
-TimeZoneName = Annotated[str, BeforeValidator(_timezone), WithJsonSchema({"type": "string", "description": "IANA time zone"})]
+TimeZoneName = Annotated[
+    str, BeforeValidator(_timezone), WithJsonSchema({"type": "string", "description": "IANA time zone"})
+]
 
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -1,19 +1,20 @@
 """Composition root: the one place that wires settings, policies, the core and its adapters."""
+
 from __future__ import annotations
 
 from functools import lru_cache
 
-from .clock import Clock, SystemClock
-from .config import Settings
-from .engine import Engine
-from .lifecycle import Lifecycle
-from .policies import Policy, load_policies
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.config import Settings
+from services.core.clock import Clock, SystemClock
+from services.core.lifecycle import Lifecycle
+from services.core.policies import Policy, load_policies
+from services.store.engine import Engine
 
 
 def classify_message(text: str, locale: str | None):
     """Detect the language, then classify in it; what the core calls at ticket.opened."""
-    from .language import default_classifier, detect_language
+    from services.language import default_classifier, detect_language
 
     detected = detect_language(text, locale)
     return default_classifier().classify(text, detected.language)
@@ -23,11 +24,13 @@ class DetectedLanguages:
     """The core's Languages port, backed by services.language."""
 
     def detect(self, text: str, locale: str | None) -> str:
-        from .language import detect_language
+        from services.language import detect_language
+
         return detect_language(text, locale).language
 
     def normalize(self, locale: str) -> str:
-        from .language import normalize_language
+        from services.language import normalize_language
+
         return normalize_language(locale)
 
 
@@ -38,6 +41,11 @@ def _policies(path: str | None) -> dict[str, Policy]:
 
 def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     policies = _policies(settings.policies_path)
-    return Engine(Topology(settings.namespace), Lifecycle(policies, classify_message, DetectedLanguages()), policies,
-                  clock or SystemClock(), parking_limit=settings.parking_limit,
-                  parking_seconds=settings.parking_seconds)
+    return Engine(
+        Topology(settings.namespace),
+        Lifecycle(policies, classify_message, DetectedLanguages()),
+        policies,
+        clock or SystemClock(),
+        parking_limit=settings.parking_limit,
+        parking_seconds=settings.parking_seconds,
+    )

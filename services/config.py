@@ -1,9 +1,10 @@
 """Settings from the environment (CONTRACT "Configuration"); read once, at process start."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -14,15 +15,15 @@ class Settings:
     metrics_port: int = 9480
     policies_path: str | None = None
     libretranslate_url: str | None = None
-    log_format: str = "auto"           # json | console | auto (console on a terminal)
+    log_format: str = "auto"  # json | console | auto (console on a terminal)
     ingest_batch: int = 200
-    ingest_prefetch: int = 500         # unacked deliveries: the batch committing and the next ones
+    ingest_prefetch: int = 500  # unacked deliveries: the batch committing and the next ones
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
     dedupe_days: float = 30.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         d = cls()
         return cls(

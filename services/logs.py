@@ -1,4 +1,5 @@
 """structlog set-up: JSON lines in production, readable on a terminal; never customer text."""
+
 from __future__ import annotations
 
 import logging

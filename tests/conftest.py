@@ -5,6 +5,7 @@ otherwise the URLs in the environment (defaults: the local services). A service 
 reachable FAILS the tests that need it (dramatiq's rule: a skipped integration test in CI
 is a green light on nothing).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,6 +31,7 @@ def services():
     if "TICKETFLOW_TEST_AMQP_URL" not in os.environ and _docker_ok():
         from testcontainers.postgres import PostgresContainer
         from testcontainers.rabbitmq import RabbitMqContainer
+
         with RabbitMqContainer("rabbitmq:3.13.7") as rmq, PostgresContainer("postgres:16.4", driver=None) as pg:
             amqp = f"amqp://guest:guest@{rmq.get_container_host_ip()}:{rmq.get_exposed_port(5672)}/%2F"
             yield amqp, pg.get_connection_url()
@@ -43,6 +45,7 @@ def services():
 def _require(amqp: str, pg: str) -> None:
     import pika
     import psycopg
+
     try:
         pika.BlockingConnection(pika.URLParameters(amqp)).close()
     except Exception as e:  # noqa: BLE001
@@ -63,7 +66,8 @@ def database_url(services):
     """A fresh, migrated database for one test, dropped afterwards."""
     import psycopg
 
-    from services.db import migrate
+    from services.store.db import migrate
+
     _, admin = services
     name = f"tft_{RUN_TAG}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as c:
@@ -90,7 +94,8 @@ def broker_cleanup(amqp_url, namespace):
 def delete_namespace(amqp_url: str, namespace: str) -> None:
     import pika
 
-    from services.topology import WORKER_ACTORS, Topology
+    from services.amqp.topology import WORKER_ACTORS, Topology
+
     t = Topology(namespace)
     queues = [t.ingest_queue, t.rejected_queue, t.failed_queue]
     for a in WORKER_ACTORS:

@@ -1,4 +1,5 @@
 """Test doubles for the core's ports (the classifier); never used by the product."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

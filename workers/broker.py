@@ -1,4 +1,5 @@
 """The one place a dramatiq broker is built, so every process sets it up the same way, first."""
+
 from __future__ import annotations
 
 import dramatiq

@@ -7,6 +7,7 @@ any number of worker processes and visible on the one exporter. Counts are flush
 once a second on one connection (a connection per message would cost more than the work),
 so a process killed with -9 loses at most its last second of counts.
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,7 +17,7 @@ import psycopg
 from dramatiq.middleware import Middleware
 
 from services.logs import log
-from services.outbox import add_counters
+from services.store.outbox import add_counters
 
 
 class WorkerMetrics(Middleware):
@@ -58,12 +59,14 @@ class WorkerMetrics(Middleware):
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.database_url, prepare_threshold=None, autocommit=True)
-                    add_counters(conn.cursor(), [("worker_messages_total", {"actor": a, "outcome": o}, n)
-                                                 for (a, o), n in batch.items()])
+                    add_counters(
+                        conn.cursor(),
+                        [("worker_messages_total", {"actor": a, "outcome": o}, n) for (a, o), n in batch.items()],
+                    )
                 except psycopg.Error as e:
                     log.warning("worker_metrics.write_failed", error=str(e)[:200])
                     with self.lock:
-                        self.pending.update(batch)   # try again next round
+                        self.pending.update(batch)  # try again next round
                     conn = None
             if stopping:
                 break

@@ -1,16 +1,18 @@
 """The subscription table: which worker does what work the core hands out (`Task.actor`)."""
+
 from __future__ import annotations
 
 import dramatiq
 
-from services.topology import Topology
-from services.translation_job import TranslationJob
+from services.amqp.topology import Topology
+from services.jobs.translation import TranslationJob
 
 from . import translate
 
 
-def register_all(broker: dramatiq.Broker, topology: Topology, *, database_url: str,
-                 translation_job: TranslationJob) -> dict[str, dramatiq.Actor]:
+def register_all(
+    broker: dramatiq.Broker, topology: Topology, *, database_url: str, translation_job: TranslationJob
+) -> dict[str, dramatiq.Actor]:
     return {
         "translate": translate.register(broker, topology.worker_queue("translate"), translation_job),
     }

@@ -11,6 +11,7 @@ per process (call :func:`warm_up` at worker start to pay that before the first m
 - :func:`build_translator` -> a :class:`TranslationProvider` chain (LibreTranslate,
   Apertium, passthrough) with cache, retries and circuit breakers; never raises.
 """
+
 from __future__ import annotations
 
 from services.language.classify import (

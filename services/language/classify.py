@@ -23,6 +23,7 @@ An optional :class:`E5Classifier` (multilingual-e5-small embeddings from the ``n
 wheel + logistic regression) sits behind the same :class:`Classifier` protocol for
 deployments that prefer accuracy on unseen languages over latency (~20-70 ms/message).
 """
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,7 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 EVAL_FILE = DATA_DIR / "eval.jsonl"
 
-from services.taxonomy import GROUP_OF  # noqa: E402 - the one taxonomy (DOMAIN.md), shared with the core
+from services.core.taxonomy import GROUP_OF  # noqa: E402 - the one taxonomy (DOMAIN.md), shared with the core
 
 CATEGORIES: tuple[str, ...] = tuple(GROUP_OF)
 #: Label set on low-confidence answers (category forced to "other").
@@ -126,8 +127,20 @@ class ClassifierUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- folding
 
 _FOLD_SPECIAL = {
-    "ß": "ss", "đ": "d", "ð": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ı": "i",
-    "þ": "th", "ħ": "h", "ŀ": "l", "ŧ": "t", "ĸ": "k", "ſ": "s",
+    "ß": "ss",
+    "đ": "d",
+    "ð": "d",
+    "ł": "l",
+    "ø": "o",
+    "æ": "ae",
+    "œ": "oe",
+    "ı": "i",
+    "þ": "th",
+    "ħ": "h",
+    "ŀ": "l",
+    "ŧ": "t",
+    "ĸ": "k",
+    "ſ": "s",
 }
 _fold_table: dict[int, str | None] | None = None
 _fold_lock = threading.Lock()
@@ -221,9 +234,13 @@ class Lexicon:
     (body part + pain -> injury).
     """
 
-    def __init__(self, concepts: Mapping[str, Iterable[str]], exclude: Iterable[str] = (),
-                 cues: Mapping[str, Iterable[str]] | None = None,
-                 combine: Mapping[str, Iterable[Iterable[str]]] | None = None) -> None:
+    def __init__(
+        self,
+        concepts: Mapping[str, Iterable[str]],
+        exclude: Iterable[str] = (),
+        cues: Mapping[str, Iterable[str]] | None = None,
+        combine: Mapping[str, Iterable[Iterable[str]]] | None = None,
+    ) -> None:
         self._tries: dict[bool, dict[str, Any]] = {False: {}, True: {}}
         self._infix: list[tuple[str, str, str]] = []
         self.size = 0
@@ -233,8 +250,11 @@ class Lexicon:
         for cue, terms in (cues or {}).items():
             for raw in terms:
                 self._add(f"cue:{cue}", raw)
-        self._combine = [(concept, frozenset(f"cue:{c}" for c in group))
-                         for concept, groups in (combine or {}).items() for group in groups]
+        self._combine = [
+            (concept, frozenset(f"cue:{c}" for c in group))
+            for concept, groups in (combine or {}).items()
+            for group in groups
+        ]
         self._exclude = sorted({f for f in (fold(x) for x in exclude) if f}, key=len, reverse=True)
 
     def _add(self, concept: str, raw: str) -> None:
@@ -315,8 +335,10 @@ class Lexicon:
 
 # Where a term may start: a word start, or any character of a script written without
 # spaces (Thai, Lao, Myanmar, Khmer, kana, Han, Hangul). Scanned in C by ``re``.
-_STARTS = re.compile(r"(?:^|(?<= ))\S|[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff"
-                     r"\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_STARTS = re.compile(
+    r"(?:^|(?<= ))\S|[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff"
+    r"\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+)
 
 
 _lexicons: dict[str, Lexicon] = {}
@@ -357,21 +379,21 @@ def _features(folded: str, concepts: set[str], hazards: set[str]) -> dict[str, f
     groups: dict[str, list[str]] = defaultdict(list)
     cs = sorted(concepts)
     groups["c"] = [f"c:{c}" for c in cs]
-    groups["p"] = [f"p:{a}|{b}" for i, a in enumerate(cs) for b in cs[i + 1:]]
+    groups["p"] = [f"p:{a}|{b}" for i, a in enumerate(cs) for b in cs[i + 1 :]]
     groups["h"] = [f"h:{h}" for h in hazards] + (["h:any"] if hazards else [])
     words, grams, bigrams = groups["w"], groups["g"], groups["b"]
     for tok in folded.split():
         if any(c.isdigit() for c in tok):
             continue
         if _unspaced(tok[0]) or _unspaced(tok[-1]):
-            bigrams.extend(f"b:{tok[k:k + 2]}" for k in range(len(tok) - 1))
+            bigrams.extend(f"b:{tok[k : k + 2]}" for k in range(len(tok) - 1))
             bigrams.extend(f"b:{ch}" for ch in tok if len(tok) < 4)
             continue
         if len(tok) < 2:
             continue
         words.append(f"w:{tok}")
         padded = f"<{tok}>"
-        grams.extend(f"g:{padded[k:k + NGRAM]}" for k in range(len(padded) - NGRAM + 1))
+        grams.extend(f"g:{padded[k : k + NGRAM]}" for k in range(len(padded) - NGRAM + 1))
     vec: dict[str, float] = {}
     for g, feats in groups.items():
         uniq = set(feats)
@@ -384,6 +406,7 @@ def _features(folded: str, concepts: set[str], hazards: set[str]) -> dict[str, f
 
 # --------------------------------------------------------------------------- linear model
 
+
 class _SoftmaxRegression:
     """Multinomial logistic regression on sparse features, trained with mini-batch
     AdaGrad. numpy only (already a py3langid dependency): no scikit-learn at run time,
@@ -391,8 +414,9 @@ class _SoftmaxRegression:
     start instead of shipping a weights file that could drift from its data.
     """
 
-    def __init__(self, classes: Sequence[str], l2: float = 1e-4, epochs: int = 12, lr: float = 0.5,
-                 batch: int = 8, seed: int = 7) -> None:
+    def __init__(
+        self, classes: Sequence[str], l2: float = 1e-4, epochs: int = 12, lr: float = 0.5, batch: int = 8, seed: int = 7
+    ) -> None:
         self.classes = list(classes)
         self.l2, self.epochs, self.lr, self.batch, self.seed = l2, epochs, lr, batch, seed
         self.vocab: dict[str, int] = {}
@@ -420,7 +444,7 @@ class _SoftmaxRegression:
         for _ in range(self.epochs):
             rng.shuffle(order)
             for start in range(0, len(order), self.batch):
-                chunk = order[start:start + self.batch]
+                chunk = order[start : start + self.batch]
                 idx = np.concatenate([rows[i] for i in chunk])
                 val = np.concatenate([vals[i] for i in chunk])
                 lens = np.fromiter((len(rows[i]) for i in chunk), dtype=np.intp, count=len(chunk))
@@ -467,6 +491,7 @@ class _SoftmaxRegression:
 
 # --------------------------------------------------------------------------- data
 
+
 @dataclass(frozen=True)
 class Example:
     """One labelled message from ``data/*.jsonl``."""
@@ -496,8 +521,16 @@ def load_examples(path: Path | str) -> list[Example]:
 
 # --------------------------------------------------------------------------- classifiers
 
-def _finish(name: str, probs: Mapping[str, float], hazards: set[str], p_urgent: float,
-            language: str, empty: bool, urgent_threshold: float = URGENT_MODEL_THRESHOLD) -> Classification:
+
+def _finish(
+    name: str,
+    probs: Mapping[str, float],
+    hazards: set[str],
+    p_urgent: float,
+    language: str,
+    empty: bool,
+    urgent_threshold: float = URGENT_MODEL_THRESHOLD,
+) -> Classification:
     """Common decision rule of every backend: confidence gate, urgency, labels."""
     best = max(probs, key=probs.__getitem__)
     conf = float(probs[best])
@@ -536,7 +569,8 @@ class LexLinearClassifier:
         X = [self._vector(e.text)[0] for e in examples]
         self._model = _SoftmaxRegression(CATEGORIES, epochs=6, batch=32).fit(X, [e.category for e in examples])
         self._urgent = _SoftmaxRegression(("no", "yes"), epochs=6, batch=32, l2=1e-3).fit(
-            X, ["yes" if e.urgent else "no" for e in examples])
+            X, ["yes" if e.urgent else "no" for e in examples]
+        )
         assert self._urgent.vocab == self._model.vocab
         self.load_seconds = time.perf_counter() - t0
         self.trained_on = len(examples)
@@ -557,8 +591,9 @@ class LexLinearClassifier:
         p = self._model.proba_encoded(idx, val)
         probs = dict(zip(self._model.classes, p.tolist()))
         p_urgent = float(self._urgent.proba_encoded(idx, val)[1])
-        return _finish(self.name, probs, hazards, p_urgent, lang, empty=not folded,
-                       urgent_threshold=self.urgent_threshold)
+        return _finish(
+            self.name, probs, hazards, p_urgent, lang, empty=not folded, urgent_threshold=self.urgent_threshold
+        )
 
 
 class E5Classifier:
@@ -597,8 +632,10 @@ class E5Classifier:
     def _embed(self, texts: list[str]) -> Any:
         import numpy as np
 
-        out = [np.asarray(self._encoder.query(texts[i:i + 32]), dtype=np.float64).reshape(len(texts[i:i + 32]), -1)
-               for i in range(0, len(texts), 32)]
+        out = [
+            np.asarray(self._encoder.query(texts[i : i + 32]), dtype=np.float64).reshape(len(texts[i : i + 32]), -1)
+            for i in range(0, len(texts), 32)
+        ]
         return np.vstack(out)
 
     def classify(self, text: str, language: str | None = None) -> Classification:
@@ -611,8 +648,9 @@ class E5Classifier:
         pu = _softmax(e @ self._Wu + self._bu)
         hazards = self._safety.match(folded, fold_keep_accents(text or ""))
         probs = dict(zip(CATEGORIES, np.asarray(p).tolist()))
-        return _finish(self.name, probs, hazards, float(pu[1]), lang, empty=not folded,
-                       urgent_threshold=self.urgent_threshold)
+        return _finish(
+            self.name, probs, hazards, float(pu[1]), lang, empty=not folded, urgent_threshold=self.urgent_threshold
+        )
 
 
 def _softmax(s: Any) -> Any:
@@ -623,7 +661,9 @@ def _softmax(s: Any) -> Any:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _fit_dense(X: Any, y: Sequence[int], k: int, l2: float = 1e-3, iters: int = 400, lr: float = 0.5) -> tuple[Any, Any]:
+def _fit_dense(
+    X: Any, y: Sequence[int], k: int, l2: float = 1e-3, iters: int = 400, lr: float = 0.5
+) -> tuple[Any, Any]:
     """Full-batch gradient descent on dense, standardised embeddings (small: n x 384)."""
     import numpy as np
 
@@ -654,8 +694,12 @@ def default_classifier() -> Classifier:
         with _select_lock:
             if _default is None:
                 _default = LexLinearClassifier()
-                log.info("classifier_loaded", classifier=_default.name, examples=_default.trained_on,
-                         load_ms=round(_default.load_seconds * 1000))
+                log.info(
+                    "classifier_loaded",
+                    classifier=_default.name,
+                    examples=_default.trained_on,
+                    load_ms=round(_default.load_seconds * 1000),
+                )
     return _default
 
 
@@ -678,8 +722,12 @@ def get_classifier(name: str | None = None) -> Classifier:
                         CLASSIFIER_UNAVAILABLE["e5:not_installed"] += 1
                         if "e5" not in _logged_unavailable:
                             _logged_unavailable.add("e5")
-                            log.warning("classifier_unavailable", classifier="e5", reason=str(exc),
-                                        fallback=LexLinearClassifier.name)
+                            log.warning(
+                                "classifier_unavailable",
+                                classifier="e5",
+                                reason=str(exc),
+                                fallback=LexLinearClassifier.name,
+                            )
                         return default_classifier()
         return _e5
     if name not in ("lexlinear", "default", "fast", LexLinearClassifier.name):
@@ -688,6 +736,7 @@ def get_classifier(name: str | None = None) -> Classifier:
 
 
 # --------------------------------------------------------------------------- evaluation
+
 
 @dataclass
 class EvalReport:
@@ -734,11 +783,15 @@ class EvalReport:
         lines = [f"{'lang':8} {'acc':>6} {'n':>4}"]
         for lang, (c, t) in sorted(self.per_language.items()):
             lines.append(f"{lang:8} {c / t:6.1%} {t:4d}")
-        lines.append(f"{'overall':8} {self.accuracy:6.1%} {self.total:4d}  (group {self.group_accuracy:.1%}, "
-                     f"needs_review {self.needs_review})")
-        lines.append(f"urgent recall {self.urgent_recall:.1%} ({self.urgent_found}/{self.urgent_total}; lexicon alone "
-                     f"{self.urgent_lexicon_recall:.1%}), false urgent {self.false_urgent_rate:.1%} "
-                     f"({self.false_urgent}/{self.not_urgent_total})")
+        lines.append(
+            f"{'overall':8} {self.accuracy:6.1%} {self.total:4d}  (group {self.group_accuracy:.1%}, "
+            f"needs_review {self.needs_review})"
+        )
+        lines.append(
+            f"urgent recall {self.urgent_recall:.1%} ({self.urgent_found}/{self.urgent_total}; lexicon alone "
+            f"{self.urgent_lexicon_recall:.1%}), false urgent {self.false_urgent_rate:.1%} "
+            f"({self.false_urgent}/{self.not_urgent_total})"
+        )
         return "\n".join(lines)
 
 

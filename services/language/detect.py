@@ -16,6 +16,7 @@ Why this shape:
 The py3langid model is loaded lazily, once per process (~1 s); call :func:`warm_up` at
 worker start to pay that before the first message.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,9 +38,40 @@ __all__ = [
 #: marketplaces' customer languages plus close neighbours, so that a neighbour is not
 #: forced onto one of ours (Dutch onto German, Ukrainian onto Russian...).
 SUPPORTED_LANGUAGES: tuple[str, ...] = (
-    "en", "id", "ms", "zh", "hu", "es", "fr", "de", "pt", "it", "pl", "tr", "vi", "th",
-    "nl", "ru", "uk", "ja", "ko", "ar", "tl", "cs", "sk", "ro", "sv", "da", "no", "fi",
-    "el", "he", "hi", "bg", "hr", "ca",
+    "en",
+    "id",
+    "ms",
+    "zh",
+    "hu",
+    "es",
+    "fr",
+    "de",
+    "pt",
+    "it",
+    "pl",
+    "tr",
+    "vi",
+    "th",
+    "nl",
+    "ru",
+    "uk",
+    "ja",
+    "ko",
+    "ar",
+    "tl",
+    "cs",
+    "sk",
+    "ro",
+    "sv",
+    "da",
+    "no",
+    "fi",
+    "el",
+    "he",
+    "hi",
+    "bg",
+    "hr",
+    "ca",
 )
 #: BCP 47 "undetermined": no letters and no locale to fall back to.
 UNDETERMINED = "und"
@@ -110,6 +142,7 @@ def normalize_language(tag: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- scripts
+
 
 def _script(ch: str) -> str | None:
     """Coarse script of one letter: the scripts that name a language by themselves."""

@@ -17,6 +17,7 @@ Why this shape:
 - Customer text is never logged: only provider, languages, lengths and error kinds.
 - stdlib only (urllib, subprocess): no new dependency.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -122,8 +123,15 @@ class ProviderError(Exception):
     (default: same as ``retryable``; a 403 is an outage that retrying will not fix, a
     400 is neither: the server is up and refused this one request)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, kind: str = "error",
-                 retry_after: float | None = None, outage: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        kind: str = "error",
+        retry_after: float | None = None,
+        outage: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.outage = retryable if outage is None else outage
@@ -167,8 +175,14 @@ class LibreTranslateProvider:
 
     name = "libretranslate"
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 5.0,
-                 languages_ttl: float = 600.0, proxies: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        timeout: float = 5.0,
+        languages_ttl: float = 600.0,
+        proxies: dict[str, str] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
@@ -185,8 +199,12 @@ class LibreTranslateProvider:
     # -- HTTP
     def _request(self, method: str, path: str, payload: dict[str, object] | None = None) -> object:
         data = json.dumps(payload).encode("utf-8") if payload is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
                 body = resp.read()
@@ -214,16 +232,21 @@ class LibreTranslateProvider:
                 retry_after = float(exc.headers.get("Retry-After", ""))
             except (TypeError, ValueError):
                 retry_after = None
-            return ProviderError("libretranslate rate limited", retryable=True, kind="rate_limited",
-                                 retry_after=retry_after)
+            return ProviderError(
+                "libretranslate rate limited", retryable=True, kind="rate_limited", retry_after=retry_after
+            )
         if status == 400 and "not supported" in message.lower():
             return UnsupportedPair(f"libretranslate: {message[:120]}")
         if status >= 500:
             return ProviderError(f"libretranslate HTTP {status}", retryable=True, kind=f"http_{status}")
         # 400 (bad request), 403 (bad or missing API key), other 4xx: repeating will not
         # help; a 403 will fail every message though, so it opens the circuit.
-        return ProviderError(f"libretranslate HTTP {status}: {message[:120]}", retryable=False,
-                             kind=f"http_{status}", outage=status in (401, 403))
+        return ProviderError(
+            f"libretranslate HTTP {status}: {message[:120]}",
+            retryable=False,
+            kind=f"http_{status}",
+            outage=status in (401, 403),
+        )
 
     # -- languages
     def languages(self) -> dict[str, set[str]] | None:
@@ -280,16 +303,56 @@ class LibreTranslateProvider:
 # --------------------------------------------------------------------------- Apertium
 
 #: Apertium mode codes (ISO 639-3 in newer packages) -> our codes.
-_ISO3 = {"eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "por": "pt", "ita": "it", "ind": "id",
-         "zlm": "ms", "msa": "ms", "cat": "ca", "glg": "gl", "ron": "ro", "rum": "ro", "deu": "de",
-         "nld": "nl", "swe": "sv", "dan": "da", "nor": "no", "nob": "nb", "nno": "nn", "rus": "ru",
-         "ukr": "uk", "pol": "pl", "isl": "is", "eus": "eu", "epo": "eo", "oci": "oc", "arg": "an",
-         "ast": "ast", "srd": "sc", "hin": "hi", "urd": "ur", "mkd": "mk", "bul": "bg", "hbs": "sh"}
+_ISO3 = {
+    "eng": "en",
+    "spa": "es",
+    "fra": "fr",
+    "fre": "fr",
+    "por": "pt",
+    "ita": "it",
+    "ind": "id",
+    "zlm": "ms",
+    "msa": "ms",
+    "cat": "ca",
+    "glg": "gl",
+    "ron": "ro",
+    "rum": "ro",
+    "deu": "de",
+    "nld": "nl",
+    "swe": "sv",
+    "dan": "da",
+    "nor": "no",
+    "nob": "nb",
+    "nno": "nn",
+    "rus": "ru",
+    "ukr": "uk",
+    "pol": "pl",
+    "isl": "is",
+    "eus": "eu",
+    "epo": "eo",
+    "oci": "oc",
+    "arg": "an",
+    "ast": "ast",
+    "srd": "sc",
+    "hin": "hi",
+    "urd": "ur",
+    "mkd": "mk",
+    "bul": "bg",
+    "hbs": "sh",
+}
 #: Pairs Apertium is expected to serve here (install steps pull these packages); a
 #: missing one is reported as ``pair_missing`` rather than silently unsupported.
-EXPECTED_APERTIUM_PAIRS = frozenset({
-    ("es", "en"), ("en", "es"), ("fr", "en"), ("pt", "en"), ("it", "en"), ("id", "ms"), ("ms", "id"),
-})
+EXPECTED_APERTIUM_PAIRS = frozenset(
+    {
+        ("es", "en"),
+        ("en", "es"),
+        ("fr", "en"),
+        ("pt", "en"),
+        ("it", "en"),
+        ("id", "ms"),
+        ("ms", "id"),
+    }
+)
 
 # Tokens Apertium must not touch: links, e-mails, @handles, #hashtags and anything with
 # a digit (order numbers, tracking codes, prices). Apertium translates "@shop_id" into
@@ -383,7 +446,9 @@ class ApertiumProvider:
         if binary is None:
             raise ProviderUnavailable("apertium binary not found", reason="binary_missing")
         try:
-            out = subprocess.run([binary, "-l"], capture_output=True, text=True, timeout=self.timeout, check=False).stdout
+            out = subprocess.run(
+                [binary, "-l"], capture_output=True, text=True, timeout=self.timeout, check=False
+            ).stdout
         except (OSError, subprocess.SubprocessError) as exc:
             raise ProviderError(f"apertium -l failed: {type(exc).__name__}", retryable=True, kind="exec") from None
         modes: dict[tuple[str, str], str] = {}
@@ -411,8 +476,15 @@ class ApertiumProvider:
         binary = self._path()
         if binary is None:
             raise ProviderUnavailable("apertium binary not found", reason="binary_missing")
-        proc = subprocess.Popen([binary, "-u", "-f", "txt", mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True)
+        proc = subprocess.Popen(
+            [binary, "-u", "-f", "txt", mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
+        )
         try:
             out, _err = proc.communicate(text, timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -442,6 +514,7 @@ class ApertiumProvider:
 
 # --------------------------------------------------------------------------- passthrough
 
+
 class PassthroughProvider:
     """The last resort: the original text, marked ``translated=False``."""
 
@@ -453,12 +526,15 @@ class PassthroughProvider:
 
 # --------------------------------------------------------------------------- resilience
 
+
 class CircuitBreaker:
     """Closed -> open after ``threshold`` consecutive failures; after ``reset_after``
     seconds one trial call is let through (half-open): success closes it, failure
     opens it again. Keeps a dead server from costing every message a full timeout."""
 
-    def __init__(self, threshold: int = 5, reset_after: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, threshold: int = 5, reset_after: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.threshold = threshold
         self.reset_after = reset_after
         self._clock = clock
@@ -542,10 +618,19 @@ class TranslatorChain:
 
     name = "chain"
 
-    def __init__(self, providers: Sequence[TranslationProvider], *, cache_size: int = 10_000, retries: int = 2,
-                 backoff: float = 0.2, max_backoff: float = 2.0, breaker_threshold: int = 5,
-                 breaker_reset: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        providers: Sequence[TranslationProvider],
+        *,
+        cache_size: int = 10_000,
+        retries: int = 2,
+        backoff: float = 0.2,
+        max_backoff: float = 2.0,
+        breaker_threshold: int = 5,
+        breaker_reset: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.providers = [p for p in providers if not isinstance(p, PassthroughProvider)]
         self.fallback = PassthroughProvider()
         self.cache = _LRU(cache_size)
@@ -594,10 +679,19 @@ class TranslatorChain:
                 return None
             except ProviderError as exc:
                 if exc.retryable and attempt < self.retries:
-                    delay = min(self.max_backoff, exc.retry_after if exc.retry_after is not None
-                                else self.backoff * (2 ** attempt))
-                    log.info("translation_retry", provider=provider.name, kind=exc.kind, attempt=attempt + 1,
-                             delay_s=round(delay, 3), source=src, target=tgt)
+                    delay = min(
+                        self.max_backoff,
+                        exc.retry_after if exc.retry_after is not None else self.backoff * (2**attempt),
+                    )
+                    log.info(
+                        "translation_retry",
+                        provider=provider.name,
+                        kind=exc.kind,
+                        attempt=attempt + 1,
+                        delay_s=round(delay, 3),
+                        source=src,
+                        target=tgt,
+                    )
                     attempt += 1
                     self._sleep(delay)
                     continue
@@ -607,24 +701,52 @@ class TranslatorChain:
                 else:
                     # it answered (a 400 for this one request): the engine is up
                     breaker.success()
-                log.warning("translation_failed", provider=provider.name, kind=exc.kind, attempts=attempt + 1,
-                            source=src, target=tgt, text_len=len(text), breaker=breaker.state)
+                log.warning(
+                    "translation_failed",
+                    provider=provider.name,
+                    kind=exc.kind,
+                    attempts=attempt + 1,
+                    source=src,
+                    target=tgt,
+                    text_len=len(text),
+                    breaker=breaker.state,
+                )
                 return None
-            except Exception as exc:  # a provider bug must not reach the pipeline
+            except Exception as exc:  # noqa: BLE001 - a provider bug must not reach the pipeline
                 breaker.failure()
-                log.error("translation_provider_crashed", provider=provider.name, error=type(exc).__name__,
-                          source=src, target=tgt, text_len=len(text))
+                log.error(
+                    "translation_provider_crashed",
+                    provider=provider.name,
+                    error=type(exc).__name__,
+                    source=src,
+                    target=tgt,
+                    text_len=len(text),
+                )
                 return None
             breaker.success()
-            log.debug("translated", provider=provider.name, source=src, target=tgt, text_len=len(text),
-                      ms=round((time.perf_counter() - started) * 1000, 1))
+            log.debug(
+                "translated",
+                provider=provider.name,
+                source=src,
+                target=tgt,
+                text_len=len(text),
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
             return result
 
 
-def build_translator(libretranslate_url: str | None = None, use_apertium: bool = True, *,
-                     api_key: str | None = None, timeout: float = 5.0, cache_size: int = 10_000,
-                     retries: int = 2, breaker_threshold: int = 5, breaker_reset: float = 30.0,
-                     proxies: dict[str, str] | None = None) -> TranslatorChain:
+def build_translator(
+    libretranslate_url: str | None = None,
+    use_apertium: bool = True,
+    *,
+    api_key: str | None = None,
+    timeout: float = 5.0,
+    cache_size: int = 10_000,
+    retries: int = 2,
+    breaker_threshold: int = 5,
+    breaker_reset: float = 30.0,
+    proxies: dict[str, str] | None = None,
+) -> TranslatorChain:
     """The production chain: LibreTranslate (if a URL is given), then Apertium (if
     ``use_apertium``; skipped per message, logged once and counted, when the binary or
     the pair is missing), then passthrough. Never raises, at build or at use.
@@ -643,5 +765,10 @@ def build_translator(libretranslate_url: str | None = None, use_apertium: bool =
     if use_apertium:
         providers.append(ApertiumProvider(timeout=max(timeout, 10.0)))
     log.info("translator_built", providers=[p.name for p in providers] + ["passthrough"])
-    return TranslatorChain(providers, cache_size=cache_size, retries=retries, breaker_threshold=breaker_threshold,
-                           breaker_reset=breaker_reset)
+    return TranslatorChain(
+        providers,
+        cache_size=cache_size,
+        retries=retries,
+        breaker_threshold=breaker_threshold,
+        breaker_reset=breaker_reset,
+    )

@@ -1,4 +1,5 @@
 """Drive `ticketflow` from outside, as upstream and downstream apps do: CLI + exchanges only."""
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,37 @@ BIN = Path(sys.executable).parent / "ticketflow"
 
 
 def event(type_: str, subject: str, time_: str, data: dict, id_: str | None = None) -> dict:
-    return {"specversion": "1.0", "id": id_ or str(uuid.uuid4()), "source": "tests/upstream", "type": type_,
-            "time": time_, "subject": subject, "datacontenttype": "application/json", "data": data}
+    return {
+        "specversion": "1.0",
+        "id": id_ or str(uuid.uuid4()),
+        "source": "tests/upstream",
+        "type": type_,
+        "time": time_,
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
 
 
 class Pipeline:
-    def __init__(self, amqp_url: str, database_url: str, namespace: str, components: str = "ingest,workers,relay",
-                 extra_env: dict | None = None):
+    def __init__(
+        self,
+        amqp_url: str,
+        database_url: str,
+        namespace: str,
+        components: str = "ingest,workers,relay",
+        extra_env: dict | None = None,
+    ):
         self.amqp_url, self.ns, self.components = amqp_url, namespace, components
-        self.env = dict(os.environ, TICKETFLOW_AMQP_URL=amqp_url, TICKETFLOW_DATABASE_URL=database_url,
-                        TICKETFLOW_NAMESPACE=namespace, TICKETFLOW_LOG_FORMAT="json",
-                        TICKETFLOW_METRICS_PORT=str(_free_port()), **(extra_env or {}))
+        self.env = dict(
+            os.environ,
+            TICKETFLOW_AMQP_URL=amqp_url,
+            TICKETFLOW_DATABASE_URL=database_url,
+            TICKETFLOW_NAMESPACE=namespace,
+            TICKETFLOW_LOG_FORMAT="json",
+            TICKETFLOW_METRICS_PORT=str(_free_port()),
+            **(extra_env or {}),
+        )
         self.metrics_port = int(self.env["TICKETFLOW_METRICS_PORT"])
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="ticketflow-e2e-", suffix=".log")[1])
@@ -37,8 +58,9 @@ class Pipeline:
         self.ch.confirm_delivery()
 
     def cli(self, *args: str, timeout: float = 120, input_: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN), *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                              input=input_)
+        return subprocess.run(
+            [str(BIN), *args], env=self.env, capture_output=True, text=True, timeout=timeout, input=input_
+        )
 
     def migrate_and_tap(self) -> None:
         r = self.cli("migrate")
@@ -48,14 +70,25 @@ class Pipeline:
         self.ch.queue_bind(self.tap, f"{self.ns}.out", "#")
 
     def start(self, ready_s: float = 60) -> None:
-        self.proc = subprocess.Popen([str(BIN), "run", "--components", self.components], env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(BIN), "run", "--components", self.components],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         end = time.time() + ready_s
         while time.time() < end:
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             probe = f"probe-{uuid.uuid4().hex[:8]}"
-            self.publish(event("ticket.opened", probe, "2026-01-05T10:00:00Z", {
-                "merchant_id": "m-probe", "policy": "wish", "message": {"message_id": probe, "text": "probe"}}))
+            self.publish(
+                event(
+                    "ticket.opened",
+                    probe,
+                    "2026-01-05T10:00:00Z",
+                    {"merchant_id": "m-probe", "policy": "wish", "message": {"message_id": probe, "text": "probe"}},
+                )
+            )
             self.drain(quiet_s=1.0, max_s=3)
             if self.of(probe, "ticket.status_changed"):
                 self.seen = [e for e in self.seen if not str(e.get("subject", "")).startswith(("probe-", "m-probe"))]
@@ -84,8 +117,12 @@ class Pipeline:
     def publish(self, ev: dict | bytes, routing_key: str | None = None) -> None:
         body = ev if isinstance(ev, bytes) else json.dumps(ev).encode()
         rk = routing_key or (ev.get("type", "x") if isinstance(ev, dict) else "x")
-        self.ch.basic_publish(f"{self.ns}.in", rk, body, pika.BasicProperties(
-            content_type="application/cloudevents+json", delivery_mode=2))
+        self.ch.basic_publish(
+            f"{self.ns}.in",
+            rk,
+            body,
+            pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2),
+        )
 
     def drain(self, quiet_s: float = 2.0, max_s: float = 60) -> list[dict]:
         end, last = time.time() + max_s, time.time()
@@ -126,6 +163,7 @@ class Pipeline:
 
 def _free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

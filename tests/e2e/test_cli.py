@@ -1,4 +1,5 @@
 """The command line as an operator meets it: exit codes, one-line errors, the demo."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent / "ticketflow"
-DOUYIN = {"timezone": "Asia/Shanghai",
-          "week": {d: [["09:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+DOUYIN = {
+    "timezone": "Asia/Shanghai",
+    "week": {d: [["09:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+}
 
 
 def cli(*args, env=None, timeout=120):
@@ -24,25 +27,31 @@ def douyin_calendar(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("start,duration,due", [
-    ("2026-03-02T12:00:00Z", "PT12H", "2026-03-03T12:00:00Z"),      # 20:00 + 12 h -> 20:00 next day
-    ("2026-03-02T01:00:00Z", "PT24H", "2026-03-03T13:00:00Z"),      # 09:00 + 24 h -> 21:00 next day
-    ("2026-03-02T14:00:00+01:00", "PT0S", "2026-03-02T13:00:00Z"),  # zero: due at its start
-    ("2026-03-02T13:00:00Z", "PT1H", "2026-03-03T02:00:00Z"),       # start closed (21:00): from 09:00
-])
+@pytest.mark.parametrize(
+    "start,duration,due",
+    [
+        ("2026-03-02T12:00:00Z", "PT12H", "2026-03-03T12:00:00Z"),  # 20:00 + 12 h -> 20:00 next day
+        ("2026-03-02T01:00:00Z", "PT24H", "2026-03-03T13:00:00Z"),  # 09:00 + 24 h -> 21:00 next day
+        ("2026-03-02T14:00:00+01:00", "PT0S", "2026-03-02T13:00:00Z"),  # zero: due at its start
+        ("2026-03-02T13:00:00Z", "PT1H", "2026-03-03T02:00:00Z"),  # start closed (21:00): from 09:00
+    ],
+)
 def test_sla_due(douyin_calendar, start, duration, due):
     r = cli("sla", "due", "--calendar", str(douyin_calendar), "--start", start, "--duration", duration)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == due
 
 
-@pytest.mark.parametrize("args,code", [
-    (["tick"], 2),
-    (["tick", "--now", "2026-03-02T09:00:00"], 2),          # no offset
-    (["sla", "due", "--calendar", "x.json", "--start", "2026-03-02T09:00:00Z", "--duration", "12h"], 2),
-    (["run", "--components", "ingest,teleport"], 2),
-    (["frobnicate"], 2),
-])
+@pytest.mark.parametrize(
+    "args,code",
+    [
+        (["tick"], 2),
+        (["tick", "--now", "2026-03-02T09:00:00"], 2),  # no offset
+        (["sla", "due", "--calendar", "x.json", "--start", "2026-03-02T09:00:00Z", "--duration", "12h"], 2),
+        (["run", "--components", "ingest,teleport"], 2),
+        (["frobnicate"], 2),
+    ],
+)
 def test_usage_errors_are_one_clear_line(args, code):
     r = cli(*args)
     assert r.returncode == code
@@ -58,6 +67,7 @@ def test_bad_calendar_is_a_clear_failure(tmp_path):
 
 def test_migrate_without_a_database_fails_in_one_line():
     import os
+
     env = dict(os.environ, TICKETFLOW_DATABASE_URL="postgresql://127.0.0.1:1/nowhere")
     r = cli("migrate", env=env)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -67,14 +77,30 @@ def test_demo_replays_the_scenario_with_no_servers():
     r = cli("demo", timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
-    for expected in ("W-1001", "D-2001", "C-3001", "merchant_late", "confirmation_timeout", "unsatisfied",
-                     "quiet_hours", "too_soon", "survey.dispatched", "message.translated", "ticket.classified",
-                     "invalid_transition", "malformed", "unknown_type", "invalid_data", "KPIs"):
+    for expected in (
+        "W-1001",
+        "D-2001",
+        "C-3001",
+        "merchant_late",
+        "confirmation_timeout",
+        "unsatisfied",
+        "quiet_hours",
+        "too_soon",
+        "survey.dispatched",
+        "message.translated",
+        "ticket.classified",
+        "invalid_transition",
+        "malformed",
+        "unknown_type",
+        "invalid_data",
+        "KPIs",
+    ):
         assert expected in out, expected
 
 
 def test_a_bad_policies_file_fails_in_one_line_naming_the_key(tmp_path):
     import os
+
     bad = tmp_path / "policies.toml"
     bad.write_text('[policies.hu_shop]\ncalendar = "24/7"\nresponse = "PT8H"\nbreach_action = "shout"\n')
     env = dict(os.environ, TICKETFLOW_POLICIES=str(bad), TICKETFLOW_DATABASE_URL="postgresql://127.0.0.1:1/x")
@@ -84,22 +110,34 @@ def test_a_bad_policies_file_fails_in_one_line_naming_the_key(tmp_path):
 
 
 def test_a_custom_policy_sets_the_deadline(tmp_path, amqp_url, database_url, namespace):
-    import os
 
     from tests.conftest import delete_namespace
 
     from .harness import Pipeline, event
+
     pol = tmp_path / "policies.toml"
-    pol.write_text('[calendars.office]\ntimezone = "Europe/Budapest"\n'
-                   'week = { mon = [["09:00", "17:00"]], tue = [["09:00", "17:00"]] }\n\n'
-                   '[policies.hu_shop]\ncalendar = "office"\nresponse = "PT8H"\nbreach_action = "escalate"\n')
+    pol.write_text(
+        '[calendars.office]\ntimezone = "Europe/Budapest"\n'
+        'week = { mon = [["09:00", "17:00"]], tue = [["09:00", "17:00"]] }\n\n'
+        '[policies.hu_shop]\ncalendar = "office"\nresponse = "PT8H"\nbreach_action = "escalate"\n'
+    )
     p = Pipeline(amqp_url, database_url, namespace, extra_env={"TICKETFLOW_POLICIES": str(pol)})
     p.migrate_and_tap()
     try:
         p.start()
         # Monday 2026-03-02 16:00 Budapest (15:00Z): 1 h today, 7 h from Tuesday 09:00 -> Tuesday 16:00 (15:00Z)
-        p.publish(event("ticket.opened", "T-HU", "2026-03-02T15:00:00Z", {
-            "merchant_id": "m-hu", "policy": "hu_shop", "message": {"message_id": "h1", "text": "Hol a csomagom?"}}))
+        p.publish(
+            event(
+                "ticket.opened",
+                "T-HU",
+                "2026-03-02T15:00:00Z",
+                {
+                    "merchant_id": "m-hu",
+                    "policy": "hu_shop",
+                    "message": {"message_id": "h1", "text": "Hol a csomagom?"},
+                },
+            )
+        )
         assert p.wait_for(lambda: p.of("T-HU", "sla.activated"))
         assert p.of("T-HU", "sla.activated")[0]["data"]["due_at"] == "2026-03-03T15:00:00Z"
         assert p.of("T-HU", "sla.activated")[0]["data"]["policy"] == "hu_shop"

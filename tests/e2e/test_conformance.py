@@ -1,4 +1,5 @@
 """The shared black-box conformance checks, run against this checkout (the floor, not the finish)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Wall-clock timers, surveys through the exchanges, and outages of the broker and the database."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +14,12 @@ from tests.conftest import delete_namespace
 from .harness import Pipeline, event
 
 pytestmark = pytest.mark.e2e
-DOUYIN = {"merchant_id": "m-t-dy", "policy": "douyin", "merchant_locale": "zh-CN",
-          "customer": {"id": "c", "locale": "zh-CN", "timezone": "Asia/Shanghai"}}
+DOUYIN = {
+    "merchant_id": "m-t-dy",
+    "policy": "douyin",
+    "merchant_locale": "zh-CN",
+    "customer": {"id": "c", "locale": "zh-CN", "timezone": "Asia/Shanghai"},
+}
 
 
 def iso(t: datetime) -> str:
@@ -34,9 +39,19 @@ def test_the_scheduler_fires_a_deadline_on_the_wall_clock(full: Pipeline):
     full.start()
     # Given a wish ticket whose 48 h deadline falls due three seconds from now
     opened_at = datetime.now(timezone.utc) - timedelta(hours=48) + timedelta(seconds=3)
-    full.publish(event("ticket.opened", "T-WALL", iso(opened_at), {
-        "merchant_id": "m-t", "policy": "wish", "category": "refund_request",
-        "message": {"message_id": "w1", "text": "Refund please"}}))
+    full.publish(
+        event(
+            "ticket.opened",
+            "T-WALL",
+            iso(opened_at),
+            {
+                "merchant_id": "m-t",
+                "policy": "wish",
+                "category": "refund_request",
+                "message": {"message_id": "w1", "text": "Refund please"},
+            },
+        )
+    )
     # When nobody ticks, I expect the scheduler to breach it and hand it to the platform by itself
     assert full.wait_for(lambda: full.of("T-WALL", "ticket.escalated"), max_s=20)
     assert full.statuses("T-WALL") == ["awaiting_merchant", "awaiting_platform"]
@@ -48,7 +63,7 @@ def test_the_scheduler_fires_a_deadline_on_the_wall_clock(full: Pipeline):
     body = urllib.request.urlopen(f"http://127.0.0.1:{full.metrics_port}/metrics", timeout=10).read().decode()
     # the readiness probes (dated in January) are long overdue and were breached too; only T-WALL
     # was fired within the hour it fell due, so only it shows in the lag histogram
-    assert 'ticketflow_timer_lag_seconds_count 1.0' in body
+    assert "ticketflow_timer_lag_seconds_count 1.0" in body
     assert 'ticketflow_sla_breaches_total{clock="merchant_response",policy="wish"}' in body
 
 
@@ -56,60 +71,98 @@ def test_surveys_reminders_and_answers_through_the_exchanges(pipeline: Pipeline)
     pipeline.start()
     P = pipeline.publish
     # resolved 23:00 Shanghai: the survey waits for 08:00
-    P(event("ticket.opened", "T-SV", "2026-03-02T06:00:00Z", {**DOUYIN, "message": {"message_id": "s1", "text": "什么时候发货？"}}))
+    P(
+        event(
+            "ticket.opened",
+            "T-SV",
+            "2026-03-02T06:00:00Z",
+            {**DOUYIN, "message": {"message_id": "s1", "text": "什么时候发货？"}},
+        )
+    )
     P(event("ticket.resolved", "T-SV", "2026-03-02T15:00:00Z", {}))
-    P(event("survey.reminder_requested", "T-SV", "2026-03-02T15:30:00Z", {}))      # 23:30: quiet hours
+    P(event("survey.reminder_requested", "T-SV", "2026-03-02T15:30:00Z", {}))  # 23:30: quiet hours
     pipeline.drain(quiet_s=2)
     assert pipeline.of("T-SV", "survey.dispatched") == []
-    pipeline.tick("2026-03-03T00:00:00Z")                                        # 08:00 Shanghai
-    P(event("survey.reminder_requested", "T-SV", "2026-03-03T00:30:00Z", {}))   # 30 min after: too soon
-    P(event("survey.reminder_requested", "T-SV", "2026-03-03T01:00:01Z", {}))   # > 1 h: sent
-    P(event("survey.reminder_requested", "T-SV", "2026-03-03T02:30:00Z", {}))   # sent (2nd)
-    P(event("survey.reminder_requested", "T-SV", "2026-03-03T04:00:00Z", {}))   # limit reached
+    pipeline.tick("2026-03-03T00:00:00Z")  # 08:00 Shanghai
+    P(event("survey.reminder_requested", "T-SV", "2026-03-03T00:30:00Z", {}))  # 30 min after: too soon
+    P(event("survey.reminder_requested", "T-SV", "2026-03-03T01:00:01Z", {}))  # > 1 h: sent
+    P(event("survey.reminder_requested", "T-SV", "2026-03-03T02:30:00Z", {}))  # sent (2nd)
+    P(event("survey.reminder_requested", "T-SV", "2026-03-03T04:00:00Z", {}))  # limit reached
     P(event("survey.answered", "T-SV", "2026-03-03T05:00:00Z", {"rating": 2}))
-    P(event("survey.reminder_requested", "T-SV", "2026-03-03T06:00:00Z", {}))   # not confirming any more
+    P(event("survey.reminder_requested", "T-SV", "2026-03-03T06:00:00Z", {}))  # not confirming any more
     assert pipeline.wait_for(lambda: pipeline.of("T-SV", "ticket.escalated"))
     pipeline.drain(quiet_s=1.5)
     sends = [(e["data"]["attempt"], e["data"]["sent_at"]) for e in pipeline.of("T-SV", "survey.dispatched")]
     assert sends == [(0, "2026-03-03T00:00:00Z"), (1, "2026-03-03T01:00:01Z"), (2, "2026-03-03T02:30:00Z")]
     assert [e["data"]["reason"] for e in pipeline.of("T-SV", "survey.reminder_rejected")] == [
-        "quiet_hours", "too_soon", "limit_reached", "not_confirming"]
+        "quiet_hours",
+        "too_soon",
+        "limit_reached",
+        "not_confirming",
+    ]
     assert [e["data"]["reason"] for e in pipeline.of("T-SV", "ticket.escalated")] == ["unsatisfied"]
     assert pipeline.statuses("T-SV") == ["awaiting_merchant", "user_confirming", "awaiting_platform"]
 
 
 def test_a_broker_outage_pauses_and_resumes_without_loss(pipeline: Pipeline):
     pipeline.start()
-    pipeline.publish(event("ticket.opened", "T-BO1", "2026-03-02T09:00:00Z", {
-        "merchant_id": "m", "policy": "wish", "message": {"message_id": "b1", "text": "hello"}}))
+    pipeline.publish(
+        event(
+            "ticket.opened",
+            "T-BO1",
+            "2026-03-02T09:00:00Z",
+            {"merchant_id": "m", "policy": "wish", "message": {"message_id": "b1", "text": "hello"}},
+        )
+    )
     assert pipeline.wait_for(lambda: pipeline.statuses("T-BO1"))
     # every connection to the broker is cut (ours too): the pipeline must reconnect by itself
     r = subprocess.run(["rabbitmqctl", "-q", "close_all_connections", "test outage"], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.fail(f"rabbitmqctl could not close connections: {r.stderr.strip()[:200]}")
     import pika
+
     pipeline.conn = pika.BlockingConnection(pika.URLParameters(pipeline.amqp_url))
     pipeline.ch = pipeline.conn.channel()
     pipeline.ch.confirm_delivery()
     for i in range(20):
-        pipeline.publish(event("ticket.opened", f"T-BO2-{i}", "2026-03-02T09:00:00Z", {
-            "merchant_id": "m", "policy": "wish", "message": {"message_id": f"b2{i}", "text": "hello"}}))
+        pipeline.publish(
+            event(
+                "ticket.opened",
+                f"T-BO2-{i}",
+                "2026-03-02T09:00:00Z",
+                {"merchant_id": "m", "policy": "wish", "message": {"message_id": f"b2{i}", "text": "hello"}},
+            )
+        )
     assert pipeline.wait_for(lambda: all(pipeline.statuses(f"T-BO2-{i}") for i in range(20)), max_s=60)
-    assert pipeline.proc.poll() is None   # still running, never crashed
+    assert pipeline.proc.poll() is None  # still running, never crashed
 
 
 def test_a_database_outage_pauses_and_resumes_without_loss(pipeline: Pipeline, database_url):
     pipeline.start()
     for i in range(10):
-        pipeline.publish(event("ticket.opened", f"T-DO-{i}", "2026-03-02T09:00:00Z", {
-            "merchant_id": "m", "policy": "wish", "message": {"message_id": f"d{i}", "text": "hello"}}))
+        pipeline.publish(
+            event(
+                "ticket.opened",
+                f"T-DO-{i}",
+                "2026-03-02T09:00:00Z",
+                {"merchant_id": "m", "policy": "wish", "message": {"message_id": f"d{i}", "text": "hello"}},
+            )
+        )
     # every session of the pipeline's database is terminated while events are in flight
     with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("select pg_terminate_backend(pid) from pg_stat_activity"
-                  " where datname = current_database() and pid <> pg_backend_pid()")
+        c.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        )
     for i in range(10, 20):
-        pipeline.publish(event("ticket.opened", f"T-DO-{i}", "2026-03-02T09:00:00Z", {
-            "merchant_id": "m", "policy": "wish", "message": {"message_id": f"d{i}", "text": "hello"}}))
+        pipeline.publish(
+            event(
+                "ticket.opened",
+                f"T-DO-{i}",
+                "2026-03-02T09:00:00Z",
+                {"merchant_id": "m", "policy": "wish", "message": {"message_id": f"d{i}", "text": "hello"}},
+            )
+        )
     assert pipeline.wait_for(lambda: all(pipeline.statuses(f"T-DO-{i}") for i in range(20)), max_s=60)
     assert all(pipeline.statuses(f"T-DO-{i}") == ["awaiting_merchant"] for i in range(20))
     assert pipeline.proc.poll() is None

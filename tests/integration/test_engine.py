@@ -1,4 +1,5 @@
 """Engine, relay and timers against the real PostgreSQL: idempotency, parking, exactly-once firing."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.clock import FixedClock
-from services.db import connect
-from services.engine import Engine
-from services.lifecycle import Lifecycle
-from services.policies import load_policies
-from services.relay import Relay
-from services.topology import Topology
+from services.amqp.topology import Topology
+from services.components.relay import Relay
+from services.core.clock import FixedClock
+from services.core.lifecycle import Lifecycle
+from services.core.policies import load_policies
+from services.store.db import connect
+from services.store.engine import Engine
 from tests.fakes import fake_classify
 
 pytestmark = pytest.mark.integration
@@ -21,18 +22,29 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
 
 def ev(type_, subject, time_, data, id_):
-    return json.dumps({"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_,
-                       "subject": subject, "data": data}).encode()
+    return json.dumps(
+        {"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_, "subject": subject, "data": data}
+    ).encode()
 
 
 def opened(subject, id_, time_="2026-03-02T09:00:00Z", policy="wish", text="hello"):
-    return ev("ticket.opened", subject, time_, {"merchant_id": "m1", "policy": policy,
-                                                 "message": {"message_id": f"{id_}-m", "text": text}}, id_)
+    return ev(
+        "ticket.opened",
+        subject,
+        time_,
+        {"merchant_id": "m1", "policy": policy, "message": {"message_id": f"{id_}-m", "text": text}},
+        id_,
+    )
 
 
 def merchant_msg(subject, id_, time_):
-    return ev("message.posted", subject, time_, {"message": {"message_id": f"{id_}-m", "author": "merchant",
-                                                             "text": "hi"}}, id_)
+    return ev(
+        "message.posted",
+        subject,
+        time_,
+        {"message": {"message_id": f"{id_}-m", "author": "merchant", "text": "hi"}},
+        id_,
+    )
 
 
 class Collect:
@@ -56,13 +68,24 @@ class Collect:
 @pytest.fixture
 def engine():
     policies = load_policies()
-    return Engine(Topology("tft"), Lifecycle(policies, fake_classify), policies, FixedClock(NOW),
-                  parking_limit=3, parking_seconds=600)
+    return Engine(
+        Topology("tft"),
+        Lifecycle(policies, fake_classify),
+        policies,
+        FixedClock(NOW),
+        parking_limit=3,
+        parking_seconds=600,
+    )
 
 
 def statuses(conn, subject):
-    return [d["to"] for (d,) in conn.execute(
-        "select detail from timeline where ticket_id = %s and type = 'ticket.status_changed' order by id", (subject,))]
+    return [
+        d["to"]
+        for (d,) in conn.execute(
+            "select detail from timeline where ticket_id = %s and type = 'ticket.status_changed' order by id",
+            (subject,),
+        )
+    ]
 
 
 def test_duplicates_in_and_across_batches_have_one_effect(engine, database_url):
@@ -96,8 +119,10 @@ def test_parked_events_expire_as_unknown_ticket(engine, database_url):
         assert engine.expire_parked(conn) == 1
         row = conn.execute("select outcome from inbound_events where id = 'q1'").fetchone()
         assert row == ("rejected:unknown_ticket",)
-        reasons = [json.loads(bytes(b))["data"]["reason"] for (b,) in conn.execute(
-            "select body from outbox where routing_key = 'event.rejected'")]
+        reasons = [
+            json.loads(bytes(b))["data"]["reason"]
+            for (b,) in conn.execute("select body from outbox where routing_key = 'event.rejected'")
+        ]
         assert reasons == ["unknown_ticket"]
 
 
@@ -138,9 +163,12 @@ def test_relay_publishes_in_order_and_resends_after_a_failure(engine, database_u
         assert ids == sorted(ids) and len(ids) == len(set(ids))
         types = [e["type"] for e in pub.events() if e["subject"] == "T9"]
         assert types.index("ticket.status_changed") < types.index("sla.fulfilled")
-        assert [e["data"]["to"] for e in pub.events("ticket.status_changed")] == ["awaiting_merchant", "awaiting_customer"]
+        assert [e["data"]["to"] for e in pub.events("ticket.status_changed")] == [
+            "awaiting_merchant",
+            "awaiting_customer",
+        ]
         tasks = [r for r in pub.rows if r[1] == "" and r[2] == "tft.translate"]
-        assert len(tasks) == 1   # one customer message to translate
+        assert len(tasks) == 1  # one customer message to translate
 
 
 def test_counters_follow_the_effects(engine, database_url):
@@ -155,9 +183,18 @@ def test_counters_follow_the_effects(engine, database_url):
 
 
 def test_the_ticket_keeps_its_order_for_working_the_list(engine, database_url):
-    body = ev("ticket.opened", "O1", "2026-03-02T09:00:00Z", {
-        "merchant_id": "m1", "policy": "wish", "message": {"message_id": "x", "text": "hello"},
-        "order": {"order_id": "o-9", "items": [{"item_id": "kettle", "quantity": 2}]}}, "o1")
+    body = ev(
+        "ticket.opened",
+        "O1",
+        "2026-03-02T09:00:00Z",
+        {
+            "merchant_id": "m1",
+            "policy": "wish",
+            "message": {"message_id": "x", "text": "hello"},
+            "order": {"order_id": "o-9", "items": [{"item_id": "kettle", "quantity": 2}]},
+        },
+        "o1",
+    )
     with connect(database_url) as conn:
         engine.ingest(conn, [body])
         order_id, state = conn.execute("select order_id, state from tickets where id = 'O1'").fetchone()
@@ -168,14 +205,16 @@ def test_the_ticket_keeps_its_order_for_working_the_list(engine, database_url):
 def test_tick_waits_for_a_ticket_locked_by_a_concurrent_writer(engine, database_url):
     with connect(database_url) as conn:
         engine.ingest(conn, [opened("L1", "l1", policy="chat")])
-    until = datetime(2026, 3, 4, tzinfo=timezone.utc)   # the 24 h breach is due, the 7-day close not
+    until = datetime(2026, 3, 4, tzinfo=timezone.utc)  # the 24 h breach is due, the 7-day close not
     with connect(database_url) as holder:
-        holder.execute("select 1 from tickets where id = 'L1' for update")   # ingest is busy with L1
+        holder.execute("select 1 from tickets where id = 'L1' for update")  # ingest is busy with L1
 
         def release():
             import time
+
             time.sleep(0.5)
             holder.commit()
+
         threading.Thread(target=release).start()
         with connect(database_url) as conn:
             assert engine.fire_all(conn, until) == 1
@@ -184,7 +223,7 @@ def test_tick_waits_for_a_ticket_locked_by_a_concurrent_writer(engine, database_
 
 def test_old_dedupe_ids_are_forgotten_but_parked_ones_kept(engine, database_url):
     with connect(database_url) as conn:
-        engine.ingest(conn, [opened("F1", "f1"), merchant_msg("F2", "f2", "2026-03-02T09:10:00Z")])   # f2 parks
+        engine.ingest(conn, [opened("F1", "f1"), merchant_msg("F2", "f2", "2026-03-02T09:10:00Z")])  # f2 parks
         engine.clock = FixedClock(NOW + timedelta(days=31))
         assert engine.forget_old_ids(conn, days=30) == 1
         assert [r[0] for r in conn.execute("select id from inbound_events")] == ["f2"]

@@ -1,4 +1,5 @@
 """`ticketflow export` through the CLI entry point against the real PostgreSQL."""
+
 from __future__ import annotations
 
 import csv
@@ -8,15 +9,26 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services import export as export_mod
-from services.cli import main
-from services.db import connect
+from services.cli import export as export_mod
+from services.cli.main import main
+from services.store.db import connect
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 H = timedelta(hours=1)
-HEADER = ["ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy", "order_id"]
+HEADER = [
+    "ticket_id",
+    "status",
+    "category",
+    "urgent",
+    "opened_at",
+    "updated_at",
+    "due_at",
+    "urges",
+    "policy",
+    "order_id",
+]
 
 
 @pytest.fixture
@@ -30,20 +42,49 @@ def db(database_url, monkeypatch):
         yield c
 
 
-def add(conn, id_, *, merchant="m1", status="awaiting_merchant", category="other", urgent=False, urges=0,
-        opened=T0, updated=None, due=None, policy="wish"):
-    conn.execute("insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
-                 " due_at, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                 (id_, merchant, policy, status, category, urgent, urges, opened, updated or opened, due,
-                  json.dumps({"id": id_, "secret": "customer text: my address is 1 Main St"})))
-    conn.execute("insert into messages (ticket_id, message_id, author, text, at) values (%s, 'm', 'customer',"
-                 " 'customer text: my address is 1 Main St', %s)", (id_, opened))
+def add(
+    conn,
+    id_,
+    *,
+    merchant="m1",
+    status="awaiting_merchant",
+    category="other",
+    urgent=False,
+    urges=0,
+    opened=T0,
+    updated=None,
+    due=None,
+    policy="wish",
+):
+    conn.execute(
+        "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
+        " due_at, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            id_,
+            merchant,
+            policy,
+            status,
+            category,
+            urgent,
+            urges,
+            opened,
+            updated or opened,
+            due,
+            json.dumps({"id": id_, "secret": "customer text: my address is 1 Main St"}),
+        ),
+    )
+    conn.execute(
+        "insert into messages (ticket_id, message_id, author, text, at) values (%s, 'm', 'customer',"
+        " 'customer text: my address is 1 Main St', %s)",
+        (id_, opened),
+    )
 
 
 def again(conn, merchant="m1"):
     """Pretend the last export was 61 s ago."""
-    conn.execute("update merchant_exports set last_at = last_at - interval '61 seconds' where merchant_id = %s",
-                 (merchant,))
+    conn.execute(
+        "update merchant_exports set last_at = last_at - interval '61 seconds' where merchant_id = %s", (merchant,)
+    )
 
 
 @pytest.fixture
@@ -72,12 +113,42 @@ def test_csv_of_open_tickets_sorted_by_waiting_time(sample, capsys, tmp_path):
     rows = list(csv.reader(io.StringIO(path.read_text())))
     assert rows == [
         HEADER,
-        ["T-2", "awaiting_customer", "order_status", "false", "2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z", "", "0",
-         "wish", ""],
-        ["T-4", "awaiting_merchant", "other", "false", "2026-03-02T12:00:00Z", "2026-03-02T12:00:00Z",
-         "2026-03-03T12:00:00Z", "0", "chat", ""],
-        ["T-1", "awaiting_merchant", "item_problem", "true", "2026-03-02T09:00:00Z", "2026-03-02T14:00:00Z",
-         "2026-03-04T09:00:00Z", "2", "wish", ""],
+        [
+            "T-2",
+            "awaiting_customer",
+            "order_status",
+            "false",
+            "2026-03-02T10:00:00Z",
+            "2026-03-02T11:00:00Z",
+            "",
+            "0",
+            "wish",
+            "",
+        ],
+        [
+            "T-4",
+            "awaiting_merchant",
+            "other",
+            "false",
+            "2026-03-02T12:00:00Z",
+            "2026-03-02T12:00:00Z",
+            "2026-03-03T12:00:00Z",
+            "0",
+            "chat",
+            "",
+        ],
+        [
+            "T-1",
+            "awaiting_merchant",
+            "item_problem",
+            "true",
+            "2026-03-02T09:00:00Z",
+            "2026-03-02T14:00:00Z",
+            "2026-03-04T09:00:00Z",
+            "2",
+            "wish",
+            "",
+        ],
     ]
     assert "customer text" not in path.read_text()
     assert err.count("\n") == 1 and "3 ticket(s) of merchant m1" in err and "status open" in err
@@ -89,23 +160,37 @@ def test_jsonl_to_stdout_with_every_status(sample, capsys):
     rows = [json.loads(line) for line in out.splitlines()]
     # open tickets first (by waiting time), the closed one last
     assert [r["ticket_id"] for r in rows] == ["T-2", "T-4", "T-1", "T-3"]
-    assert rows[2] == {"ticket_id": "T-1", "status": "awaiting_merchant", "category": "item_problem", "urgent": True,
-                       "opened_at": "2026-03-02T09:00:00Z", "updated_at": "2026-03-02T14:00:00Z",
-                       "due_at": "2026-03-04T09:00:00Z", "urges": 2, "policy": "wish", "order_id": None}
+    assert rows[2] == {
+        "ticket_id": "T-1",
+        "status": "awaiting_merchant",
+        "category": "item_problem",
+        "urgent": True,
+        "opened_at": "2026-03-02T09:00:00Z",
+        "updated_at": "2026-03-02T14:00:00Z",
+        "due_at": "2026-03-04T09:00:00Z",
+        "urges": 2,
+        "policy": "wish",
+        "order_id": None,
+    }
     assert rows[3]["due_at"] is None and rows[3]["status"] == "closed"
     assert "customer text" not in out
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--status", "closed"], ["T-3"]),
-    (["--status", "awaiting_merchant,closed"], ["T-4", "T-1", "T-3"]),
-    (["--category", "item_problem"], ["T-1"]),
-    (["--category", "item_problem", "--status", "all"], ["T-1", "T-3"]),
-    (["--since", "2026-03-02T10:00:00Z"], ["T-2", "T-4"]),                          # since is inclusive
-    (["--until", "2026-03-02T12:00:00Z"], ["T-2", "T-1"]),                          # until is exclusive
-    (["--since", "2026-03-02T11:00:00+01:00", "--until", "2026-03-02T13:00:00+01:00", "--status", "all"],
-     ["T-2", "T-3"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--status", "closed"], ["T-3"]),
+        (["--status", "awaiting_merchant,closed"], ["T-4", "T-1", "T-3"]),
+        (["--category", "item_problem"], ["T-1"]),
+        (["--category", "item_problem", "--status", "all"], ["T-1", "T-3"]),
+        (["--since", "2026-03-02T10:00:00Z"], ["T-2", "T-4"]),  # since is inclusive
+        (["--until", "2026-03-02T12:00:00Z"], ["T-2", "T-1"]),  # until is exclusive
+        (
+            ["--since", "2026-03-02T11:00:00+01:00", "--until", "2026-03-02T13:00:00+01:00", "--status", "all"],
+            ["T-2", "T-3"],
+        ),
+    ],
+)
 def test_filters(sample, capsys, argv, expected):
     code, out, _ = run(capsys, "--merchant", "m1", "--format", "jsonl", *argv)
     assert code == 0
@@ -133,6 +218,7 @@ def test_the_refusal_names_the_instant_60_seconds_after_the_last_export(sample, 
     last = sample.execute("select last_at from merchant_exports where merchant_id = 'm1'").fetchone()[0]
     _, _, err = run(capsys, "--merchant", "m1")
     from schemas import format_rfc3339
+
     assert format_rfc3339(last + timedelta(seconds=60)) in err
 
 
@@ -150,23 +236,29 @@ def test_at_most_max_rows_and_a_note_when_more_match(sample, capsys, monkeypatch
 
 
 def test_the_cap_holds_at_50_000(db, capsys, tmp_path):
-    db.execute("insert into tickets (id, merchant_id, policy, status, category, urgent, opened_at, updated_at, state)"
-               " select 'B-' || i, 'big', 'wish', 'awaiting_merchant', 'other', false,"
-               " %s::timestamptz + i * interval '1 second', %s::timestamptz + i * interval '1 second', '{}'"
-               " from generate_series(1, 50003) i", (T0, T0))
+    db.execute(
+        "insert into tickets (id, merchant_id, policy, status, category, urgent, opened_at, updated_at, state)"
+        " select 'B-' || i, 'big', 'wish', 'awaiting_merchant', 'other', false,"
+        " %s::timestamptz + i * interval '1 second', %s::timestamptz + i * interval '1 second', '{}'"
+        " from generate_series(1, 50003) i",
+        (T0, T0),
+    )
     path = tmp_path / "big.csv"
     code, _, err = run(capsys, "--merchant", "big", "--output", str(path))
     lines = path.read_text().splitlines()
     assert code == 0 and len(lines) == 50_001 and lines[1].startswith("B-1,") and "more tickets match" in err
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--since", "yesterday"], "--since"),
-    (["--until", "2026-03-02T10:00:00"], "--until"),                                   # no offset
-    (["--since", "2026-03-03T00:00:00Z", "--until", "2026-03-02T00:00:00Z"], "before --until"),
-    (["--status", "open,bogus"], "--status"),
-    (["--category", "shoes"], "--category"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--since", "yesterday"], "--since"),
+        (["--until", "2026-03-02T10:00:00"], "--until"),  # no offset
+        (["--since", "2026-03-03T00:00:00Z", "--until", "2026-03-02T00:00:00Z"], "before --until"),
+        (["--status", "open,bogus"], "--status"),
+        (["--category", "shoes"], "--category"),
+    ],
+)
 def test_bad_options_exit_2_without_using_the_slot(sample, capsys, argv, fragment):
     code, out, err = run(capsys, "--merchant", "m1", *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err

@@ -1,4 +1,5 @@
 """`/metrics`: DatabaseCollector yields the contract's KPI series with the figures kpis computed."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,13 +7,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services import kpis
-from services.clock import FixedClock
+from services.components.exporter import DatabaseCollector
 from services.config import Settings
-from services.db import connect
-from services.exporter import DatabaseCollector
-from services.policies import BUILTIN
-from services.ticket import Fact
+from services.core.clock import FixedClock
+from services.core.policies import BUILTIN
+from services.core.ticket import Fact
+from services.store import kpis
+from services.store.db import connect
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +28,14 @@ def samples(collector) -> dict[tuple[str, tuple], float]:
 def test_kpi_series_carry_the_recorded_figures(database_url, amqp_url):
     # Given three merchants' facts: m1 all good, m2 one late of two, m3 unsatisfied
     facts = [
-        Fact("opened", "m1", "wish", T0), Fact("first_response", "m1", "wish", T0 + H, value=3600.0, opened_at=T0),
-        Fact("response", "m1", "wish", T0 + H, late=False), Fact("rating", "m1", "wish", T0 + 2 * H, value=5.0),
-        Fact("opened", "m2", "chat", T0), Fact("first_response", "m2", "chat", T0 + 30 * H, value=30 * 3600.0,
-                                               opened_at=T0),
-        Fact("response", "m2", "chat", T0 + 30 * H, late=True), Fact("response", "m2", "chat", T0 + 30 * H),
+        Fact("opened", "m1", "wish", T0),
+        Fact("first_response", "m1", "wish", T0 + H, value=3600.0, opened_at=T0),
+        Fact("response", "m1", "wish", T0 + H, late=False),
+        Fact("rating", "m1", "wish", T0 + 2 * H, value=5.0),
+        Fact("opened", "m2", "chat", T0),
+        Fact("first_response", "m2", "chat", T0 + 30 * H, value=30 * 3600.0, opened_at=T0),
+        Fact("response", "m2", "chat", T0 + 30 * H, late=True),
+        Fact("response", "m2", "chat", T0 + 30 * H),
         Fact("rating", "m3", "wish", T0 + 30 * H, value=2.0),
     ]
     with connect(database_url) as conn:
@@ -46,9 +50,9 @@ def test_kpi_series_carry_the_recorded_figures(database_url, amqp_url):
     assert got[("ticketflow_csat_ratio", ())] == 0.5
     assert got[("ticketflow_late_response_ratio", ())] == pytest.approx(1 / 3)
     assert got[("ticketflow_response_24h_ratio", ())] == 0.5
-    assert got[("ticketflow_merchants", (("health", "normal"),))] == 1          # m1
+    assert got[("ticketflow_merchants", (("health", "normal"),))] == 1  # m1
     assert got[("ticketflow_merchants", (("health", "warning"),))] == 0
-    assert got[("ticketflow_merchants", (("health", "restricted"),))] == 2      # m2 50 % late, m3 CSAT 0
+    assert got[("ticketflow_merchants", (("health", "restricted"),))] == 2  # m2 50 % late, m3 CSAT 0
     assert got[("ticketflow_database_up", ())] == 1
     # and the text exposition has no merchant id in any label
     registry = CollectorRegistry()
@@ -64,5 +68,9 @@ def test_undefined_ratios_have_no_sample_and_merchants_are_zero(database_url, am
     assert {"ticketflow_csat_ratio", "ticketflow_late_response_ratio", "ticketflow_response_24h_ratio"} & names == set()
     assert [got[("ticketflow_merchants", (("health", s),))] for s in ("normal", "warning", "restricted")] == [0, 0, 0]
     families = {m.name for m in collector.collect()}
-    assert {"ticketflow_csat_ratio", "ticketflow_late_response_ratio", "ticketflow_response_24h_ratio",
-            "ticketflow_merchants"} <= families
+    assert {
+        "ticketflow_csat_ratio",
+        "ticketflow_late_response_ratio",
+        "ticketflow_response_24h_ratio",
+        "ticketflow_merchants",
+    } <= families

@@ -5,6 +5,7 @@ id, once in `stage`, on the ingest thread, once in `commit`, on the committer th
 known input crashes the code. What must hold either way: the good messages of the batch are
 applied and acked, the bad one is dead-lettered to `<ns>.in.failed` and counted, nothing is lost.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,13 @@ import time
 import pika
 import pytest
 
-from services.clock import FixedClock
-from services.db import connect
-from services.engine import Engine
-from services.ingest import IngestConsumer
-from services.lifecycle import Lifecycle
-from services.policies import load_policies
-from services.topology import Topology
+from services.amqp.topology import Topology
+from services.components.ingest import IngestConsumer
+from services.core.clock import FixedClock
+from services.core.lifecycle import Lifecycle
+from services.core.policies import load_policies
+from services.store.db import connect
+from services.store.engine import Engine
 from tests.fakes import fake_classify
 from tests.integration.test_engine import NOW, merchant_msg, opened
 
@@ -41,8 +42,10 @@ class Faulty(Engine):
             raise RuntimeError("injected bug while staging")
         staged = super().stage(conn, prepared)
         if poisoned and self.where == "commit":
+
             def flush(cur):
                 raise RuntimeError("injected bug on the committer thread")
+
             staged.writes.flush = flush
         return staged
 
@@ -55,8 +58,9 @@ def _queue_depth(ch, name: str) -> int:
 def test_a_bug_dead_letters_one_message_and_applies_the_rest(where, amqp_url, database_url, namespace, broker_cleanup):
     topology = Topology(namespace)
     policies = load_policies()
-    engine = Faulty(topology, Lifecycle(policies, fake_classify), policies, FixedClock(NOW),
-                    poison="POISON", where=where)
+    engine = Faulty(
+        topology, Lifecycle(policies, fake_classify), policies, FixedClock(NOW), poison="POISON", where=where
+    )
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
     topology.declare(ch)
@@ -92,5 +96,5 @@ def test_a_bug_dead_letters_one_message_and_applies_the_rest(where, amqp_url, da
     _, _, raw = ch.basic_get(topology.failed_queue, auto_ack=True)
     assert json.loads(raw)["id"] == "POISON"
     assert dead is not None and dead[0] == 1.0
-    assert _queue_depth(ch, topology.ingest_queue) == 0   # everything else acked
+    assert _queue_depth(ch, topology.ingest_queue) == 0  # everything else acked
     conn.close()

@@ -1,5 +1,6 @@
-"""services.kpis against the real PostgreSQL: facts in through `record` (one transaction per call,
+"""services.store.kpis against the real PostgreSQL: facts in through `record` (one transaction per call,
 as Engine._persist does), figures out through the readers, each hand-computed here."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,14 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from schemas.outbound import HealthChanged
-from services import kpis
-from services.db import connect
-from services.policies import BUILTIN, HealthThresholds
-from services.ticket import Fact
+from services.cli.merchant import demo_summary, merchant_report
+from services.core.policies import BUILTIN, HealthThresholds
+from services.core.ticket import Fact
+from services.store import kpis
+from services.store.db import connect
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)     # a Monday
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
@@ -29,7 +31,7 @@ def conn(database_url):
 def rec(conn, *facts, policies=BUILTIN):
     with conn.transaction(), conn.cursor() as cur:
         changes = kpis.record(cur, list(facts), policies)
-    for subject, data in changes:      # every change is a valid contract event, subject = merchant
+    for subject, data in changes:  # every change is a valid contract event, subject = merchant
         assert HealthChanged.model_validate(data).merchant_id == subject
     return changes
 
@@ -80,8 +82,12 @@ def test_csat_late_ratio_24h_rate_and_first_response_time(conn):
         assert k[days].first_response_mean_seconds == 13 * 3600
     # and the same platform-wide, the only merchant
     snap = kpis.platform_snapshot(conn, datetime(2030, 1, 1, tzinfo=timezone.utc))
-    assert snap == {"csat_ratio": 0.75, "late_response_ratio": 0.1, "response_24h_ratio": 0.75,
-                    "merchants": {"normal": 0, "warning": 1, "restricted": 0}}   # 75 % CSAT, 10 % late: warning
+    assert snap == {
+        "csat_ratio": 0.75,
+        "late_response_ratio": 0.1,
+        "response_24h_ratio": 0.75,
+        "merchants": {"normal": 0, "warning": 1, "restricted": 0},
+    }  # 75 % CSAT, 10 % late: warning
 
 
 def test_platform_snapshot_sums_merchants_and_counts_states(conn):
@@ -104,8 +110,11 @@ def test_platform_snapshot_sums_merchants_and_counts_states(conn):
 def test_platform_snapshot_falls_back_to_now_before_any_fact(conn):
     assert kpis.watermark(conn) is None
     assert kpis.platform_snapshot(conn, T0) == {
-        "csat_ratio": None, "late_response_ratio": None, "response_24h_ratio": None,
-        "merchants": {"normal": 0, "warning": 0, "restricted": 0}}
+        "csat_ratio": None,
+        "late_response_ratio": None,
+        "response_24h_ratio": None,
+        "merchants": {"normal": 0, "warning": 0, "restricted": 0},
+    }
 
 
 # -- windows --------------------------------------------------------------------------------------------
@@ -113,7 +122,7 @@ def test_windows_drop_old_buckets_as_the_watermark_moves(conn):
     # Given a satisfied rating on 2 March and an unsatisfied one on 5 March
     rec(conn, rating("m1", T0, 5))
     rec(conn, rating("m1", T0 + 3 * D, 1))
-    snap = lambda: kpis.platform_snapshot(conn, T0)["csat_ratio"]   # noqa: E731
+    snap = lambda: kpis.platform_snapshot(conn, T0)["csat_ratio"]
     assert snap() == 0.5
     # When another merchant's event moves the watermark to 8 March 23:59 (7 days: 2-8 March)
     rec(conn, opened("other", datetime(2026, 3, 8, 23, 59, tzinfo=timezone.utc)))
@@ -132,8 +141,8 @@ def test_windows_drop_old_buckets_as_the_watermark_moves(conn):
 
 def test_backfilled_old_facts_count_in_their_day_without_moving_the_watermark(conn):
     rec(conn, rating("m1", T0 + 10 * D, 5))
-    rec(conn, rating("m1", T0 + 9 * D, 1))          # older than the watermark, still inside 7 days
-    rec(conn, rating("m1", T0, 1))                  # 10 days old: in the 30 days only
+    rec(conn, rating("m1", T0 + 9 * D, 1))  # older than the watermark, still inside 7 days
+    rec(conn, rating("m1", T0, 1))  # 10 days old: in the 30 days only
     assert kpis.watermark(conn) == T0 + 10 * D
     k = kpis.merchant_kpis(conn, "m1", kpis.watermark(conn))
     assert (k[7].rated, k[7].csat, k[30].rated) == (2, 0.5, 3)
@@ -143,11 +152,21 @@ def test_replay_in_another_order_gives_the_same_figures(conn):
     # Given the same history for two merchants, fed in opposite orders
     def history(m):
         t1, t2, t3 = T0, T0 + 5 * H, T0 + 30 * H
-        return [opened(m, t1), opened(m, t2), opened(m, t3), first(m, t1, 3 * H), first(m, t2, 26 * H),
-                response(m, t1 + 3 * H), response(m, t2 + 26 * H, late=True), rating(m, t3, 4), rating(m, t3, 2)]
+        return [
+            opened(m, t1),
+            opened(m, t2),
+            opened(m, t3),
+            first(m, t1, 3 * H),
+            first(m, t2, 26 * H),
+            response(m, t1 + 3 * H),
+            response(m, t2 + 26 * H, late=True),
+            rating(m, t3, 4),
+            rating(m, t3, 2),
+        ]
+
     for f in history("a"):
         rec(conn, f)
-    h = history("b")          # ratings and the last ticket first; each ticket still opens before its answer
+    h = history("b")  # ratings and the last ticket first; each ticket still opens before its answer
     for f in (h[7], h[8], h[2], h[1], h[6], h[4], h[0], h[5], h[3]):
         rec(conn, f)
     at = kpis.watermark(conn)
@@ -161,7 +180,7 @@ def test_replay_in_another_order_gives_the_same_figures(conn):
 def test_young_unanswered_tickets_are_pending_then_count_as_not_answered(conn):
     # Given a ticket opened at T0, unanswered
     rec(conn, opened("m1", T0))
-    k = lambda: kpis.merchant_kpis(conn, "m1", kpis.watermark(conn))[7]   # noqa: E731
+    k = lambda: kpis.merchant_kpis(conn, "m1", kpis.watermark(conn))[7]
     # I expect it pending while under 24 h old: no figure yet
     assert (k().response_24h_ratio, k().pending_24h) == (None, 1)
     # When a second ticket opens 23 h later and is answered within the hour
@@ -184,7 +203,7 @@ def test_young_unanswered_tickets_are_pending_then_count_as_not_answered(conn):
 
 def test_a_ticket_already_24h_old_when_it_arrives_is_never_pending(conn):
     rec(conn, rating("elsewhere", T0 + 3 * D, 5))
-    rec(conn, opened("m1", T0))          # backfilled: already 3 days old at the watermark
+    rec(conn, opened("m1", T0))  # backfilled: already 3 days old at the watermark
     assert conn.execute("select count(*) from kpi_pending_24h").fetchone()[0] == 0
     assert kpis.merchant_kpis(conn, "m1", kpis.watermark(conn))[7].response_24h_ratio == 0.0
 
@@ -197,8 +216,14 @@ def test_health_goes_normal_warning_restricted_and_back_publishing_only_changes(
     # When 1 late response makes it 1/20 = 5 % ("under 5 %" no longer holds)
     ch = rec(conn, response("m1", T0 + 20 * H, late=True))
     assert states(ch) == [("m1", "normal", "warning")]
-    assert ch[0][1] == {"merchant_id": "m1", "csat": None, "late_response_ratio": 0.05, "response_24h_ratio": None,
-                        "state": "warning", "previous": "normal"}
+    assert ch[0][1] == {
+        "merchant_id": "m1",
+        "csat": None,
+        "late_response_ratio": 0.05,
+        "response_24h_ratio": None,
+        "state": "warning",
+        "previous": "normal",
+    }
     # and one more on-time response keeps it 1/21 < 5 %... back to normal
     assert states(rec(conn, response("m1", T0 + 21 * H))) == [("m1", "warning", "normal")]
     # When a rating of 1 makes CSAT 0/1 < 60 %
@@ -223,19 +248,21 @@ def test_health_goes_normal_warning_restricted_and_back_publishing_only_changes(
 def test_exactly_45_percent_late_is_warning_and_exactly_60_percent_csat_is_not_restricted(conn):
     for i in range(11):
         rec(conn, response("m1", T0 + i * H))
-    changes = [rec(conn, response("m1", T0 + (20 + i) * H, late=True)) for i in range(9)]   # 9/20 = 45 %
+    changes = [rec(conn, response("m1", T0 + (20 + i) * H, late=True)) for i in range(9)]  # 9/20 = 45 %
     assert [s for c in changes for s in states(c)] == [("m1", "normal", "warning")]
     assert states(rec(conn, response("m1", T0 + 40 * H, late=True))) == [("m1", "warning", "restricted")]  # 10/21
-    for v in (5, 5, 5, 1, 1):                                                # CSAT 3/5 = 60 %: not restricted
+    for v in (5, 5, 5, 1, 1):  # CSAT 3/5 = 60 %: not restricted
         rec(conn, rating("m2", T0, v))
     assert conn.execute("select state from kpi_merchants where merchant_id = 'm2'").fetchone()[0] == "warning"
 
 
 def test_health_uses_the_thresholds_of_the_merchants_policy(conn):
     # Given a policy whose merchants are normal down to 70 % CSAT and restricted only under 30 %
-    lenient = replace(BUILTIN["wish"], name="lenient",
-                      health=HealthThresholds(csat_normal=0.70, late_normal=0.05, csat_restricted=0.30,
-                                              late_restricted=0.45))
+    lenient = replace(
+        BUILTIN["wish"],
+        name="lenient",
+        health=HealthThresholds(csat_normal=0.70, late_normal=0.05, csat_restricted=0.30, late_restricted=0.45),
+    )
     policies = {**BUILTIN, "lenient": lenient}
     # When two merchants get the same ratings (3 of 4 satisfied, then 2 of 5)
     for m, policy in (("strict", "wish"), ("easy", "lenient")):
@@ -280,10 +307,10 @@ def test_concurrent_transactions_never_wait_on_each_other_and_publish_a_change_o
             c.execute("set statement_timeout = '3s'")
             c.commit()
         with a.transaction(), a.cursor() as ca, b.transaction(), b.cursor() as cb:
-            got_a1 = kpis.record(ca, [rating("m1", T0, 1)], BUILTIN)          # a holds m1
-            got_b2 = kpis.record(cb, [rating("m2", T0, 5)], BUILTIN)          # b holds m2
-            got_b1 = kpis.record(cb, [rating("m1", T0 + H, 1)], BUILTIN)      # m1 is a's: overflow
-            got_a2 = kpis.record(ca, [rating("m2", T0 + H, 1)], BUILTIN)      # m2 is b's: overflow
+            got_a1 = kpis.record(ca, [rating("m1", T0, 1)], BUILTIN)  # a holds m1
+            got_b2 = kpis.record(cb, [rating("m2", T0, 5)], BUILTIN)  # b holds m2
+            got_b1 = kpis.record(cb, [rating("m1", T0 + H, 1)], BUILTIN)  # m1 is a's: overflow
+            got_a2 = kpis.record(ca, [rating("m2", T0 + H, 1)], BUILTIN)  # m2 is b's: overflow
         # I expect m1's change once, from the transaction holding it, and nothing from the overflow writes
         assert states(got_a1) == [("m1", "normal", "restricted")]
         assert got_b2 == got_b1 == got_a2 == []
@@ -303,16 +330,17 @@ def test_pending_tickets_of_a_held_merchant_go_through_the_overflow(database_url
     with connect(database_url) as a, connect(database_url) as b:
         with a.transaction(), a.cursor() as ca, b.transaction(), b.cursor() as cb:
             kpis.record(ca, [opened("m1", T0)], BUILTIN)
-            kpis.record(cb, [opened("m1", T0 + H)], BUILTIN)                 # overflow: pending +1
-            kpis.record(cb, [first("m1", T0, 2 * H)], BUILTIN)               # overflow: pending -1 for T0
+            kpis.record(cb, [opened("m1", T0 + H)], BUILTIN)  # overflow: pending +1
+            kpis.record(cb, [first("m1", T0, 2 * H)], BUILTIN)  # overflow: pending -1 for T0
         k = kpis.merchant_kpis(a, "m1", kpis.watermark(a))[7]
-        assert (k.pending_24h, k.response_24h_ratio) == (1, 1.0)           # T0 + 1 h pending, T0 answered
+        assert (k.pending_24h, k.response_24h_ratio) == (1, 1.0)  # T0 + 1 h pending, T0 answered
         with a.transaction(), a.cursor() as ca:
-            kpis.record(ca, [rating("m1", T0 + 3 * H, 5)], BUILTIN)          # folds the overflow
+            kpis.record(ca, [rating("m1", T0 + 3 * H, 5)], BUILTIN)  # folds the overflow
         assert a.execute("select count(*) from kpi_merchant_overflow").fetchone()[0] == 0
         assert a.execute("select opened_at, n from kpi_pending_24h").fetchall() == [(T0 + H, 1)]
-        assert kpis.merchant_kpis(a, "m1", kpis.watermark(a))[7] == k.__class__(**{**k.as_dict(), "csat": 1.0,
-                                                                                    "rated": 1})
+        assert kpis.merchant_kpis(a, "m1", kpis.watermark(a))[7] == k.__class__(
+            **{**k.as_dict(), "csat": 1.0, "rated": 1}
+        )
 
 
 def test_merchants_start_normal_and_are_counted_once(conn):
@@ -320,37 +348,62 @@ def test_merchants_start_normal_and_are_counted_once(conn):
         assert rec(conn, opened(m, T0)) == []
         rec(conn, opened(m, T0 + H))
     assert kpis.merchants_by_health(conn) == {"normal": 3, "warning": 0, "restricted": 0}
-    assert rec(conn, opened("d", T0), rating("a", T0, 1)) == [("a", {
-        "merchant_id": "a", "csat": 0.0, "late_response_ratio": None, "response_24h_ratio": None,
-        "state": "restricted", "previous": "normal"})]
+    assert rec(conn, opened("d", T0), rating("a", T0, 1)) == [
+        (
+            "a",
+            {
+                "merchant_id": "a",
+                "csat": 0.0,
+                "late_response_ratio": None,
+                "response_24h_ratio": None,
+                "state": "restricted",
+                "previous": "normal",
+            },
+        )
+    ]
     assert kpis.merchants_by_health(conn) == {"normal": 3, "warning": 0, "restricted": 1}
 
 
 # -- through the engine, and the readers -------------------------------------------------------------------
 def _event(id_, type_, subject, at, data):
     import json
-    return json.dumps({"specversion": "1.0", "id": id_, "source": "test", "type": type_, "time": at.isoformat(),
-                       "subject": subject, "datacontenttype": "application/json", "data": data}).encode()
+
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": id_,
+            "source": "test",
+            "type": type_,
+            "time": at.isoformat(),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    ).encode()
 
 
 def _engine():
-    from services.clock import FixedClock
-    from services.engine import Engine
-    from services.lifecycle import Lifecycle
-    from services.topology import Topology
+    from services.amqp.topology import Topology
+    from services.core.clock import FixedClock
+    from services.core.lifecycle import Lifecycle
+    from services.store.engine import Engine
     from tests.fakes import fake_classify
+
     return Engine(Topology("tftkpis"), Lifecycle(BUILTIN, fake_classify), BUILTIN, FixedClock(T0))
 
 
 def test_engine_publishes_health_changed_with_the_merchant_as_subject(conn):
     import json
+
     engine = _engine()
 
     def msg(i, author=None):
         return {"message_id": f"msg-{i}", "text": "hello", **({"author": author} if author else {})}
+
     # Given a wish ticket answered on time, then rated 1 by the customer
-    engine.ingest(conn, [_event("e1", "ticket.opened", "W-1", T0,
-                                {"merchant_id": "m-e2e", "policy": "wish", "message": msg(1)})])
+    engine.ingest(
+        conn, [_event("e1", "ticket.opened", "W-1", T0, {"merchant_id": "m-e2e", "policy": "wish", "message": msg(1)})]
+    )
     engine.ingest(conn, [_event("e2", "message.posted", "W-1", T0 + H, {"message": msg(2, "merchant")})])
     engine.ingest(conn, [_event("e3", "survey.answered", "W-1", T0 + 2 * H, {"rating": 1})])
     # I expect one merchant.health_changed in the outbox: subject = merchant, normal -> restricted
@@ -358,8 +411,14 @@ def test_engine_publishes_health_changed_with_the_merchant_as_subject(conn):
     assert len(rows) == 1
     ev = json.loads(bytes(rows[0][0]))
     assert ev["subject"] == "m-e2e"
-    assert ev["data"] == {"merchant_id": "m-e2e", "csat": 0.0, "late_response_ratio": 0.0, "response_24h_ratio": 1.0,
-                          "state": "restricted", "previous": "normal"}
+    assert ev["data"] == {
+        "merchant_id": "m-e2e",
+        "csat": 0.0,
+        "late_response_ratio": 0.0,
+        "response_24h_ratio": 1.0,
+        "state": "restricted",
+        "previous": "normal",
+    }
     # and a redelivered survey answer counts nothing twice
     engine.ingest(conn, [_event("e3", "survey.answered", "W-1", T0 + 2 * H, {"rating": 1})])
     assert kpis.merchant_kpis(conn, "m-e2e", kpis.watermark(conn))[30].rated == 1
@@ -369,23 +428,30 @@ def test_merchant_report_text_and_json(database_url, conn):
     import io
     import json
 
-    from services.clock import FixedClock
     from services.config import Settings
+    from services.core.clock import FixedClock
+
     # Given facts and open tickets for m1
     rec(conn, opened("m1", T0), opened("m1", T0 + H))
     rec(conn, first("m1", T0, 2 * H), response("m1", T0 + 2 * H, late=True))
     rec(conn, rating("m1", T0 + 3 * H, 5))
     with conn.transaction():
-        for id_, status, due in (("T-1", "awaiting_merchant", T0 + 48 * H), ("T-2", "awaiting_merchant", T0 + 30 * H),
-                                 ("T-3", "awaiting_customer", None), ("T-4", "closed", None)):
-            conn.execute("insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at,"
-                         " updated_at, due_at, state) values (%s, 'm1', 'wish', %s, 'other', %s, 1, %s, %s, %s, '{}')",
-                         (id_, status, id_ == "T-2", T0, T0, due))
+        for id_, status, due in (
+            ("T-1", "awaiting_merchant", T0 + 48 * H),
+            ("T-2", "awaiting_merchant", T0 + 30 * H),
+            ("T-3", "awaiting_customer", None),
+            ("T-4", "closed", None),
+        ):
+            conn.execute(
+                "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at,"
+                " updated_at, due_at, state) values (%s, 'm1', 'wish', %s, 'other', %s, 1, %s, %s, %s, '{}')",
+                (id_, status, id_ == "T-2", T0, T0, due),
+            )
     settings = Settings(database_url=database_url)
     clock = FixedClock(T0 + 29 * H)
     # When I ask for the JSON report
     out = io.StringIO()
-    assert kpis.merchant_report(settings, "m1", as_json=True, clock=clock, out=out) == 0
+    assert merchant_report(settings, "m1", as_json=True, clock=clock, out=out) == 0
     r = json.loads(out.getvalue())
     # I expect the 7- and 30-day KPIs, the state, open tickets by status, least time left first
     assert r["health"]["state"] == "restricted" and r["health"]["since"] == "2026-03-02T11:00:00Z"
@@ -397,7 +463,7 @@ def test_merchant_report_text_and_json(database_url, conn):
     assert [(t["ticket_id"], t["seconds_left"]) for t in r["least_time_left"]] == [("T-2", 3600), ("T-1", 19 * 3600)]
     # and the text report says the same for a person
     out = io.StringIO()
-    assert kpis.merchant_report(settings, "m1", clock=clock, out=out) == 0
+    assert merchant_report(settings, "m1", clock=clock, out=out) == 0
     text = out.getvalue()
     assert "health    restricted since 2026-03-02T11:00:00Z" in text
     assert "100.0% (1 rated)" in text and "awaiting_merchant 2" in text
@@ -406,12 +472,13 @@ def test_merchant_report_text_and_json(database_url, conn):
 
 def test_merchant_report_of_an_unknown_merchant_fails(database_url, capsys):
     from services.config import Settings
-    assert kpis.merchant_report(Settings(database_url=database_url), "nobody") == 1
+
+    assert merchant_report(Settings(database_url=database_url), "nobody") == 1
     assert "no merchant 'nobody'" in capsys.readouterr().err
 
 
 def test_demo_summary(conn):
     rec(conn, rating("m1", T0, 5), rating("m2", T0, 1), response("m2", T0, late=True))
-    s = kpis.demo_summary(conn)
+    s = demo_summary(conn)
     assert s["csat_ratio"].startswith("50.0%") and s["late_response_ratio"].startswith("100.0%")
     assert s["merchants by health"] == "normal 1, warning 0, restricted 1"

@@ -17,7 +17,7 @@ from businesstimedelta import BusinessTimeDelta, HolidayRule, LunchTimeRule, Rul
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.business_time import (
+from services.core.business_time import (
     Calendar,
     CalendarError,
     format_instant,
@@ -309,7 +309,11 @@ class TestErrors:
 
     def test_from_file(self, tmp_path) -> None:
         good = tmp_path / "cal.json"
-        good.write_text(json.dumps({"timezone": "Europe/Budapest", "week": {"mon": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]}))
+        good.write_text(
+            json.dumps(
+                {"timezone": "Europe/Budapest", "week": {"mon": [["09:00", "17:00"]]}, "holidays": ["2026-12-25"]}
+            )
+        )
         assert Calendar.from_file(good) == cal("Europe/Budapest", {"mon": [["09:00", "17:00"]]}, ["2026-12-25"])
         broken = tmp_path / "broken.json"
         broken.write_text('{"timezone": "UTC",')
@@ -358,7 +362,9 @@ class TestTextFormats:
         got = parse_instant(text)
         assert got == expected and got.utcoffset() == timedelta(0)
 
-    @pytest.mark.parametrize("text", ["2026-03-02T12:00:00", "2026-03-02", "2026-03-02T25:00:00Z", "2026-03-02T12:00:60Z", "x"])
+    @pytest.mark.parametrize(
+        "text", ["2026-03-02T12:00:00", "2026-03-02", "2026-03-02T25:00:00Z", "2026-03-02T12:00:60Z", "x"]
+    )
     def test_parse_instant_rejects(self, text: str) -> None:
         with pytest.raises(ValueError, match=repr(text)):
             parse_instant(text)
@@ -540,7 +546,9 @@ def oracle_add(c: Calendar, start: datetime, d: timedelta) -> datetime:
 
 def oracle_is_open(c: Calendar, t: datetime) -> bool:
     day = t.astimezone(ZoneInfo(c.timezone)).date()
-    return any(a <= t < b for d in (day - timedelta(days=1), day, day + timedelta(days=1)) for a, b in _oracle_windows(c, d))
+    return any(
+        a <= t < b for d in (day - timedelta(days=1), day, day + timedelta(days=1)) for a, b in _oracle_windows(c, d)
+    )
 
 
 def oracle_between(c: Calendar, x: datetime, y: datetime) -> timedelta:
@@ -663,7 +671,9 @@ class TestProperties:
 
     @PROPS
     @given(cases(), st.integers(0, 5 * 86400), durations, st.integers(0, 3 * 86400))
-    def test_monotone_in_start_and_duration(self, case: tuple[Calendar, datetime], dt: int, d: timedelta, dd: int) -> None:
+    def test_monotone_in_start_and_duration(
+        self, case: tuple[Calendar, datetime], dt: int, d: timedelta, dd: int
+    ) -> None:
         c, t = case
         assert c.add(t, d) <= c.add(t + timedelta(seconds=dt), d)
         assert c.add(t, d) <= c.add(t, d + timedelta(seconds=dd))

@@ -31,12 +31,25 @@ METRICS_PORT = 9480
 
 # Every series ticketflow exports, by base name (without the `ticketflow_` prefix) and kind.
 COUNTERS = {
-    "events_ingested", "events_rejected", "sla_breaches", "surveys_dispatched",
-    "escalations", "dead_letters", "translation_provider_unavailable",
+    "events_ingested",
+    "events_rejected",
+    "sla_breaches",
+    "surveys_dispatched",
+    "escalations",
+    "dead_letters",
+    "translation_provider_unavailable",
 }
 GAUGES = {
-    "tickets", "csat_ratio", "late_response_ratio", "response_24h_ratio", "merchants",
-    "timers_pending", "outbox_pending", "parked_events", "queue_depth", "component_up",
+    "tickets",
+    "csat_ratio",
+    "late_response_ratio",
+    "response_24h_ratio",
+    "merchants",
+    "timers_pending",
+    "outbox_pending",
+    "parked_events",
+    "queue_depth",
+    "component_up",
 }
 HISTOGRAMS = {"first_response_seconds", "timer_lag_seconds"}
 TICKETFLOW_SERIES = (
@@ -46,8 +59,10 @@ TICKETFLOW_SERIES = (
 )
 # rabbitmq_prometheus series the rules and dashboard may use (per-object metrics enabled).
 RABBITMQ_SERIES = {
-    "rabbitmq_queue_messages", "rabbitmq_queue_messages_ready",
-    "rabbitmq_queue_messages_unacked", "rabbitmq_queue_consumers",
+    "rabbitmq_queue_messages",
+    "rabbitmq_queue_messages_ready",
+    "rabbitmq_queue_messages_unacked",
+    "rabbitmq_queue_consumers",
 }
 KNOWN_SERIES = TICKETFLOW_SERIES | RABBITMQ_SERIES | {"up"}
 
@@ -56,6 +71,7 @@ DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def load_yaml(path: Path):
     with path.open(encoding="utf-8") as f:
@@ -68,8 +84,19 @@ def load_yaml_all(path: Path) -> list:
 
 
 _PROMQL_KEYWORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
-    "group_right", "offset", "bool", "inf", "nan",
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
 }
 
 
@@ -91,9 +118,7 @@ def metric_names(expr: str) -> set[str]:
 def base_metric(series: str) -> str:
     """`ticketflow_timer_lag_seconds_bucket` -> `ticketflow_timer_lag_seconds`."""
     for suffix in ("_bucket", "_count", "_sum", "_total"):
-        if series.endswith(suffix) and series[: -len(suffix)].removeprefix("ticketflow_") in (
-            COUNTERS | HISTOGRAMS
-        ):
+        if series.endswith(suffix) and series[: -len(suffix)].removeprefix("ticketflow_") in (COUNTERS | HISTOGRAMS):
             return series[: -len(suffix)]
     return series
 
@@ -149,20 +174,25 @@ def k8s_objects() -> list[dict]:
 
 # ---------------------------------------------------------------- the helper itself
 
+
 def test_metric_names_ignores_functions_labels_ranges_and_grouping():
     # Given an expression with functions, matchers, ranges, grouping and numbers
     expr = (
-        'histogram_quantile(0.99, sum by (le, policy) (rate(ticketflow_first_response_seconds_bucket'
+        "histogram_quantile(0.99, sum by (le, policy) (rate(ticketflow_first_response_seconds_bucket"
         '{policy="wish"}[$__rate_interval]))) > 1e-3 and on() up{job="x"} == 0 '
         "or absent(ticketflow_component_up) unless sum(x_total offset 5m) without (queue)"
     )
     # When I extract metric names / I expect only the series
     assert metric_names(expr) == {
-        "ticketflow_first_response_seconds_bucket", "up", "ticketflow_component_up", "x_total",
+        "ticketflow_first_response_seconds_bucket",
+        "up",
+        "ticketflow_component_up",
+        "x_total",
     }
 
 
 # ---------------------------------------------------------------- every file parses
+
 
 def test_every_yaml_file_parses():
     paths = [COMPOSE_FILE, *DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")]
@@ -183,6 +213,7 @@ def test_readme_describes_every_deploy_file():
 
 
 # ---------------------------------------------------------------- alert rules
+
 
 def test_alert_rules_are_grouped_by_concern():
     groups = load_yaml(RULES_FILE)["groups"]
@@ -243,6 +274,7 @@ def test_every_alert_has_a_promtool_unit_test(rules):
 
 # ---------------------------------------------------------------- prometheus config
 
+
 def test_prometheus_scrapes_the_exporter_and_rabbitmq():
     config = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
     targets = {
@@ -267,6 +299,7 @@ def test_prometheus_container_gets_config_and_rules_where_the_config_expects_the
 
 # ---------------------------------------------------------------- rabbitmq
 
+
 def test_rabbitmq_has_the_prometheus_plugin_enabled(services):
     plugins = (DEPLOY / "rabbitmq" / "enabled_plugins").read_text(encoding="utf-8")
     assert re.fullmatch(r"\s*\[[a-z_,\s]+\]\.\s*", plugins), "not an Erlang term list"
@@ -281,6 +314,7 @@ def test_rabbitmq_has_the_prometheus_plugin_enabled(services):
 
 
 # ---------------------------------------------------------------- docker compose
+
 
 def test_every_compose_image_is_pinned(services):
     for name, service in services.items():
@@ -318,7 +352,9 @@ def test_ticketflow_environment_matches_the_contract(services):
     assert env["TICKETFLOW_LOG_FORMAT"] in ("json", "console")
     postgres = services["postgres"]["environment"]
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]) == (
-        "postgres", "postgres", "ticketflow",
+        "postgres",
+        "postgres",
+        "ticketflow",
     )
 
 
@@ -358,6 +394,7 @@ def test_compose_volumes_exist(compose, services):
 
 # ---------------------------------------------------------------- grafana
 
+
 def test_grafana_is_provisioned_from_the_committed_files(services):
     grafana = services["grafana"]
     mounts = {v.split(":")[0]: v.split(":")[1] for v in grafana["volumes"]}
@@ -395,9 +432,7 @@ def test_dashboard_json_is_well_formed(dashboard):
                 cells[(x, y)] = panel["id"]
 
 
-def test_every_panel_queries_ticketflow_metrics_through_the_provisioned_datasource(
-    dashboard, datasource_uid
-):
+def test_every_panel_queries_ticketflow_metrics_through_the_provisioned_datasource(dashboard, datasource_uid):
     panels = _panels(dashboard)
     assert len(panels) >= 12
     for panel in panels:
@@ -420,9 +455,20 @@ def test_dashboard_covers_every_required_view(dashboard):
         for name in metric_names(target["expr"])
     }
     required = {
-        "events_ingested", "events_rejected", "tickets", "first_response_seconds",
-        "sla_breaches", "csat_ratio", "late_response_ratio", "response_24h_ratio", "merchants",
-        "timers_pending", "timer_lag_seconds", "outbox_pending", "queue_depth", "dead_letters",
+        "events_ingested",
+        "events_rejected",
+        "tickets",
+        "first_response_seconds",
+        "sla_breaches",
+        "csat_ratio",
+        "late_response_ratio",
+        "response_24h_ratio",
+        "merchants",
+        "timers_pending",
+        "timer_lag_seconds",
+        "outbox_pending",
+        "queue_depth",
+        "dead_letters",
     }
     assert {f"ticketflow_{name}" for name in required} <= shown
     exprs = " ".join(t["expr"] for p in _panels(dashboard) for t in p["targets"])
@@ -431,20 +477,23 @@ def test_dashboard_covers_every_required_view(dashboard):
 
 # ---------------------------------------------------------------- image
 
+
 def _dockerfile_lines() -> list[str]:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
-    return [line.strip() for line in text.replace("\\\n", " ").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_dockerfile_builds_one_pinned_non_root_image():
     lines = _dockerfile_lines()
-    args = dict(
-        re.match(r"ARG (\w+)=(\S+)", line).groups() for line in lines if re.match(r"ARG \w+=", line)
-    )
+    args = dict(re.match(r"ARG (\w+)=(\S+)", line).groups() for line in lines if re.match(r"ARG \w+=", line))
     bases = [
         re.sub(r"\$\{?(\w+)\}?", lambda m: args[m.group(1)], line.split()[1])
-        for line in lines if line.startswith("FROM ")
+        for line in lines
+        if line.startswith("FROM ")
     ]
     assert bases
     for base in bases:
@@ -459,7 +508,8 @@ def test_dockerfile_builds_one_pinned_non_root_image():
 
 def test_dockerignore_keeps_the_context_small_but_installable():
     ignored = {
-        line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv"} <= ignored
@@ -468,6 +518,7 @@ def test_dockerignore_keeps_the_context_small_but_installable():
 
 
 # ---------------------------------------------------------------- kubernetes
+
 
 def test_kustomization_lists_every_manifest():
     kustomization = load_yaml(K8S_DIR / "kustomization.yaml")
@@ -500,8 +551,7 @@ def test_k8s_has_a_deployment_per_component_from_one_image(k8s_objects):
 def test_k8s_service_exposes_the_exporter_metrics_port(k8s_objects):
     (service,) = [o for o in k8s_objects if o["kind"] == "Service"]
     (exporter,) = [
-        o for o in k8s_objects
-        if o["kind"] == "Deployment" and o["metadata"]["name"] == "ticketflow-exporter"
+        o for o in k8s_objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "ticketflow-exporter"
     ]
     pod_labels = exporter["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
@@ -533,7 +583,5 @@ needs_promtool = pytest.mark.skipif(
     ids=["check-rules", "check-config", "test-rules"],
 )
 def test_promtool(args):
-    result = subprocess.run(
-        [PROMTOOL, *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([PROMTOOL, *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
 """The inline classifier: categories in many languages, urgency, the low-confidence gate,
 the lexicon matcher, the pluggable backend, and its cost."""
+
 from __future__ import annotations
 
 import statistics
@@ -78,8 +79,13 @@ def test_group_of_is_the_taxonomy() -> None:
     assert GROUP_OF["other"] == "other"
     assert set(GROUP_OF.values()) == {"pre_purchase", "post_purchase", "order_support", "other"}
     assert [c for c, g in GROUP_OF.items() if g == "order_support"] == [
-        "change_item", "remove_item", "change_address", "order_status", "shipping_tracking"]
-    taxonomy = pytest.importorskip("services.taxonomy")
+        "change_item",
+        "remove_item",
+        "change_address",
+        "order_status",
+        "shipping_tracking",
+    ]
+    taxonomy = pytest.importorskip("services.core.taxonomy")
     assert taxonomy.GROUP_OF == GROUP_OF  # one truth, two modules: they must agree
 
 
@@ -128,9 +134,16 @@ def test_safety_lexicon_makes_any_category_urgent(clf: Classifier, text: str, ha
 
 @pytest.mark.parametrize(
     "text",
-    ["Does it come in smoke grey?", "My Fire TV stick remote doesn't work", "Is the blanket fireproof?",
-     "Do you sell smoke detectors?", "Le verre fumé est-il disponible en gris fumé ?", "这个是防火材料吗？",
-     "What material is the dress made of?", "I want my money back"],
+    [
+        "Does it come in smoke grey?",
+        "My Fire TV stick remote doesn't work",
+        "Is the blanket fireproof?",
+        "Do you sell smoke detectors?",
+        "Le verre fumé est-il disponible en gris fumé ?",
+        "这个是防火材料吗？",
+        "What material is the dress made of?",
+        "I want my money back",
+    ],
 )
 def test_lookalikes_are_not_urgent(clf: Classifier, text: str) -> None:
     assert not clf.classify(text).urgent
@@ -151,6 +164,7 @@ def test_urgent_recall_on_the_held_out_list() -> None:
 
 # --------------------------------------------------------------------------- matcher
 
+
 def test_lexicon_term_syntax() -> None:
     lex = C.Lexicon(
         {"refund": ["refund", "=cim", "*adresse", "退款", "~=lã"], "fire": ["=fire"]},
@@ -162,14 +176,14 @@ def test_lexicon_term_syntax() -> None:
     def m(text: str) -> set[str]:
         return lex.match(C.fold(text), C.fold_keep_accents(text))
 
-    assert m("Refunded yesterday") == {"refund"}          # prefix runs on
-    assert m("prerefund") == set()                         # but starts at a word
+    assert m("Refunded yesterday") == {"refund"}  # prefix runs on
+    assert m("prerefund") == set()  # but starts at a word
     assert m("új cím kell") == {"refund"} and m("címet") == set()  # "=": whole word only
-    assert m("Lieferadresse") == {"refund"}                # "*": inside compounds
-    assert m("我要退款谢谢") == {"refund"}                  # unspaced scripts: anywhere
+    assert m("Lieferadresse") == {"refund"}  # "*": inside compounds
+    assert m("我要退款谢谢") == {"refund"}  # unspaced scripts: anywhere
     assert m("tecido de lã") == {"refund"} and m("la funda") == set()  # "~": accents kept
     assert m("my fire tv") == set() and m("fire! fire tv") == {"fire"}  # exclusions blank only the phrase
-    assert m("hurt my hand") == {"injury"} and m("my hand") == set()    # cues only in combination
+    assert m("hurt my hand") == {"injury"} and m("my hand") == set()  # cues only in combination
 
 
 def test_fold_handles_accents_without_breaking_thai() -> None:
@@ -193,6 +207,7 @@ def test_training_and_held_out_data_are_separate_and_big_enough() -> None:
 
 # --------------------------------------------------------------------------- backends
 
+
 class _HashEncoder:
     """A deterministic stand-in for an embedding model: bag of hashed character trigrams."""
 
@@ -201,7 +216,7 @@ class _HashEncoder:
         for i, t in enumerate(texts):
             t = f"  {t.lower()}  "
             for k in range(len(t) - 2):
-                out[i, hash(t[k:k + 3]) % 64] += 1.0
+                out[i, hash(t[k : k + 3]) % 64] += 1.0
         return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-9)
 
 
@@ -235,6 +250,7 @@ def test_default_classifier_is_a_cached_singleton() -> None:
 
 
 # --------------------------------------------------------------------------- cost
+
 
 def test_cost_per_message_and_load_time_stay_small() -> None:
     """Regression guard with CI headroom (the bench measures the real figures: ~0.3 ms,

@@ -1,4 +1,5 @@
 """Language detection: restricted py3langid, script shortcuts, locale fallback, zh-Hans/zh-Hant."""
+
 from __future__ import annotations
 
 import pytest
@@ -73,10 +74,24 @@ def test_locale_wins_when_the_model_is_uncertain_but_agrees_when_sure() -> None:
 @pytest.mark.parametrize(
     ("tag", "code"),
     [
-        ("en", "en"), ("en-US", "en"), ("id-ID", "id"), ("pt_BR", "pt"), ("HU", "hu"),
-        ("zh", "zh-Hans"), ("zh-CN", "zh-Hans"), ("zh-SG", "zh-Hans"), ("zh-Hans-CN", "zh-Hans"),
-        ("zh-TW", "zh-Hant"), ("zh-HK", "zh-Hant"), ("zh-MO", "zh-Hant"), ("zh-Hant", "zh-Hant"),
-        ("in", "id"), ("fil-PH", "tl"), ("", "und"), (None, "und"), ("123", "und"),
+        ("en", "en"),
+        ("en-US", "en"),
+        ("id-ID", "id"),
+        ("pt_BR", "pt"),
+        ("HU", "hu"),
+        ("zh", "zh-Hans"),
+        ("zh-CN", "zh-Hans"),
+        ("zh-SG", "zh-Hans"),
+        ("zh-Hans-CN", "zh-Hans"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-HK", "zh-Hant"),
+        ("zh-MO", "zh-Hant"),
+        ("zh-Hant", "zh-Hant"),
+        ("in", "id"),
+        ("fil-PH", "tl"),
+        ("", "und"),
+        (None, "und"),
+        ("123", "und"),
     ],
 )
 def test_normalize_language(tag: str | None, code: str) -> None:
@@ -89,8 +104,9 @@ def test_accuracy_on_all_labelled_messages() -> None:
     examples = load_examples(TRAIN_FILE) + load_examples(EVAL_FILE)
     without = sum(detect_language(e.text).language == e.lang for e in examples) / len(examples)
     locale = {"en": "en-US", "zh-Hans": "zh-CN", "zh-Hant": "zh-TW", "pt": "pt-BR"}
-    with_locale = sum(detect_language(e.text, locale.get(e.lang, e.lang)).language == e.lang
-                      for e in examples) / len(examples)
+    with_locale = sum(detect_language(e.text, locale.get(e.lang, e.lang)).language == e.lang for e in examples) / len(
+        examples
+    )
     print(f"detection accuracy: {without:.1%} without locale, {with_locale:.1%} with locale, n={len(examples)}")
     assert without >= 0.95
     assert with_locale >= 0.99

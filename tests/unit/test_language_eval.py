@@ -9,6 +9,7 @@ Measured when written (lexlinear-v1, 1219 training examples): set 1 93.3 %, set 
 all 77.1 % on trained languages (lowest language: ms 64.9 %); urgent recall 100 % (blind,
 before the lexicon learnt from them: set 1 93.3 %, set 2 86.7 %, set 3 83.3 %).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -49,7 +50,8 @@ def test_accuracy_per_language_on_the_held_out_sets(held: list[C.Example], train
 
 
 def test_languages_without_training_data_go_to_review_rather_than_astray(
-        held: list[C.Example], trained_languages: set[str]) -> None:
+    held: list[C.Example], trained_languages: set[str]
+) -> None:
     unseen = [e for e in held if e.lang not in trained_languages]
     r = C.evaluate(default_classifier(), unseen)
     _report("languages without training data", r)
@@ -60,8 +62,10 @@ def test_languages_without_training_data_go_to_review_rather_than_astray(
 
 def test_urgent_recall_and_false_alarms(held: list[C.Example]) -> None:
     r = C.evaluate(default_classifier(), held)
-    print(f"\nurgent recall {r.urgent_recall:.1%} ({r.urgent_found}/{r.urgent_total}), "
-          f"lexicon alone {r.urgent_lexicon_recall:.1%}, false urgent {r.false_urgent_rate:.1%}")
+    print(
+        f"\nurgent recall {r.urgent_recall:.1%} ({r.urgent_found}/{r.urgent_total}), "
+        f"lexicon alone {r.urgent_lexicon_recall:.1%}, false urgent {r.false_urgent_rate:.1%}"
+    )
     assert r.urgent_total >= 90
     assert r.urgent_recall >= 0.95
     assert r.false_urgent_rate <= 0.03

@@ -1,5 +1,6 @@
 """Translation chain: LibreTranslate against a fake server on 127.0.0.1, Apertium marker
 stripping (and the real binary when installed), passthrough, cache, retries, breaker."""
+
 from __future__ import annotations
 
 import http.server
@@ -22,19 +23,22 @@ SECRET = "Meine Bestellung 4711 von Frau Müller ist kaputt"  # customer text: m
 
 # --------------------------------------------------------------------------- fake server
 
+
 @dataclass
 class FakeLibreTranslate:
     """Scripted LibreTranslate: each POST /translate pops the next (status, body, delay)
     from ``script`` (default: a successful translation)."""
 
-    languages: list[dict[str, object]] = field(default_factory=lambda: [
-        {"code": "en", "name": "English", "targets": ["de", "es", "zh", "zt", "id"]},
-        {"code": "de", "name": "German", "targets": ["en", "es"]},
-        {"code": "es", "name": "Spanish", "targets": ["en", "de"]},
-        {"code": "zh", "name": "Chinese", "targets": ["en"]},
-        {"code": "zt", "name": "Chinese (traditional)", "targets": ["en"]},
-        {"code": "id", "name": "Indonesian", "targets": ["en"]},
-    ])
+    languages: list[dict[str, object]] = field(
+        default_factory=lambda: [
+            {"code": "en", "name": "English", "targets": ["de", "es", "zh", "zt", "id"]},
+            {"code": "de", "name": "German", "targets": ["en", "es"]},
+            {"code": "es", "name": "Spanish", "targets": ["en", "de"]},
+            {"code": "zh", "name": "Chinese", "targets": ["en"]},
+            {"code": "zt", "name": "Chinese (traditional)", "targets": ["en"]},
+            {"code": "id", "name": "Indonesian", "targets": ["en"]},
+        ]
+    )
     script: deque[tuple[int, dict[str, object], float]] = field(default_factory=deque)
     requests: list[dict[str, object]] = field(default_factory=list)
     url: str = ""
@@ -71,8 +75,11 @@ def lt() -> Iterator[FakeLibreTranslate]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             fake.requests.append({"path": self.path, **body})
-            status, reply, delay = fake.script.popleft() if fake.script else (
-                200, {"translatedText": f"[{body['target']}] {body['q']}"}, 0.0)
+            status, reply, delay = (
+                fake.script.popleft()
+                if fake.script
+                else (200, {"translatedText": f"[{body['target']}] {body['q']}"}, 0.0)
+            )
             if delay:
                 time.sleep(delay)
             headers = {"Retry-After": "0"} if status == 429 else None
@@ -101,21 +108,41 @@ class FakeClock:
         return self.now
 
 
-def chain(url: str, *, timeout: float = 0.5, retries: int = 2, threshold: int = 3, reset: float = 30.0,
-          clock: FakeClock | None = None, cache_size: int = 100) -> T.TranslatorChain:
+def chain(
+    url: str,
+    *,
+    timeout: float = 0.5,
+    retries: int = 2,
+    threshold: int = 3,
+    reset: float = 30.0,
+    clock: FakeClock | None = None,
+    cache_size: int = 100,
+) -> T.TranslatorChain:
     provider = T.LibreTranslateProvider(url, timeout=timeout, proxies={})
-    return T.TranslatorChain([provider], retries=retries, breaker_threshold=threshold, breaker_reset=reset,
-                             clock=clock or FakeClock(), sleep=lambda _s: None, cache_size=cache_size)
+    return T.TranslatorChain(
+        [provider],
+        retries=retries,
+        breaker_threshold=threshold,
+        breaker_reset=reset,
+        clock=clock or FakeClock(),
+        sleep=lambda _s: None,
+        cache_size=cache_size,
+    )
 
 
 # --------------------------------------------------------------------------- LibreTranslate
+
 
 def test_success_posts_the_documented_request(lt: FakeLibreTranslate) -> None:
     got = chain(lt.url).translate("Wo ist mein Paket?", "de", "en-US")
     assert got == Translation("[en] Wo ist mein Paket?", "de", "en", "libretranslate", True)
     (req,) = lt.translations()
     assert {k: req[k] for k in ("q", "source", "target", "format")} == {
-        "q": "Wo ist mein Paket?", "source": "de", "target": "en", "format": "text"}
+        "q": "Wo ist mein Paket?",
+        "source": "de",
+        "target": "en",
+        "format": "text",
+    }
 
 
 def test_chinese_codes_follow_what_the_server_lists(lt: FakeLibreTranslate) -> None:
@@ -241,6 +268,7 @@ def test_customer_text_is_never_logged(lt: FakeLibreTranslate) -> None:
 
 # --------------------------------------------------------------------------- chain rules
 
+
 def test_same_language_is_identity_not_translated() -> None:
     got = build_translator(None, use_apertium=False).translate("Where is it?", "en", "en-US")
     assert got == Translation("Where is it?", "en", "en", "identity", False)
@@ -282,6 +310,7 @@ def test_providers_are_tried_in_order() -> None:
 
 
 # --------------------------------------------------------------------------- Apertium
+
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
@@ -345,14 +374,18 @@ def test_apertium_routes_through_a_pivot(monkeypatch: pytest.MonkeyPatch) -> Non
 APERTIUM = shutil.which("apertium")
 
 
-@pytest.mark.skipif(APERTIUM is None, reason="apertium binary not installed "
-                    "(apt-get install apertium apertium-eng-spa apertium-ind-zlm to run this test)")
+@pytest.mark.skipif(
+    APERTIUM is None,
+    reason="apertium binary not installed "
+    "(apt-get install apertium apertium-eng-spa apertium-ind-zlm to run this test)",
+)
 def test_real_apertium_keeps_order_numbers_and_handles() -> None:
     provider = T.ApertiumProvider()
     modes = provider.modes()
     assert ("es", "en") in modes, "apertium is installed without the es->en pair (apertium-eng-spa)"
     got = T.TranslatorChain([provider]).translate(
-        "¿Dónde está mi pedido #12345? Escribí a @shop_id y no contestan, xyzzyq.", "es", "en")
+        "¿Dónde está mi pedido #12345? Escribí a @shop_id y no contestan, xyzzyq.", "es", "en"
+    )
     assert (got.provider, got.translated) == ("apertium", True)
     assert "#12345" in got.text and "@shop_id" in got.text
     assert "*" not in got.text and "@*" not in got.text
@@ -367,9 +400,9 @@ def test_an_unsupported_pair_proves_nothing_about_an_open_circuit() -> None:
     breaker = T.CircuitBreaker(threshold=1, reset_after=5.0, clock=clock)
     breaker.failure()
     clock.now += 6
-    assert breaker.allow()          # the half-open trial slot
-    breaker.release()               # ...spent on a pair the engine does not have
+    assert breaker.allow()  # the half-open trial slot
+    breaker.release()  # ...spent on a pair the engine does not have
     assert breaker.state == "half_open"
-    assert breaker.allow()          # the next message still gets the trial
+    assert breaker.allow()  # the next message still gets the trial
     breaker.success()
     assert breaker.state == "closed"

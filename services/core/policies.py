@@ -5,6 +5,7 @@ override any key of a built-in or add new policies and calendars.
 A policy is data, not code, so an operator can add a marketplace without a release; the
 breach action is therefore a closed vocabulary rather than a hook.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from services.business_time import Calendar, CalendarError, parse_duration
+from services.core.business_time import Calendar, CalendarError, parse_duration
 
 BreachAction = Literal["escalate", "escalate_post_purchase", "count_late"]
 BREACH_ACTIONS = ("escalate", "escalate_post_purchase", "count_late")
@@ -41,7 +42,7 @@ class Policy:
     calendar: Calendar
     response: timedelta
     urgent_response: timedelta | None = None
-    allow_agreed: bool = True               # honour `response_hours` (>= 2 h) set upstream or by the platform
+    allow_agreed: bool = True  # honour `response_hours` (>= 2 h) set upstream or by the platform
     warning_before: timedelta | None = timedelta(hours=12)
     user_confirmation: timedelta | None = None
     chat_inactivity: timedelta | None = None
@@ -66,23 +67,44 @@ DOUYIN_CALENDAR = {"timezone": "Asia/Shanghai", "week": {d: [["09:00", "21:00"]]
 
 BUILTIN: dict[str, Policy] = {
     "wish": Policy(
-        name="wish", calendar=Calendar.always_open("UTC"), response=timedelta(hours=48),
+        name="wish",
+        calendar=Calendar.always_open("UTC"),
+        response=timedelta(hours=48),
         breach_action="escalate_post_purchase",
     ),
     "douyin": Policy(
-        name="douyin", calendar=Calendar.from_mapping(DOUYIN_CALENDAR), response=timedelta(hours=24),
-        urgent_response=timedelta(hours=2), user_confirmation=timedelta(hours=48), breach_action="escalate",
+        name="douyin",
+        calendar=Calendar.from_mapping(DOUYIN_CALENDAR),
+        response=timedelta(hours=24),
+        urgent_response=timedelta(hours=2),
+        user_confirmation=timedelta(hours=48),
+        breach_action="escalate",
     ),
     "chat": Policy(
-        name="chat", calendar=Calendar.always_open("UTC"), response=timedelta(hours=24), warning_before=None,
-        chat_inactivity=timedelta(days=7), breach_action="count_late",
+        name="chat",
+        calendar=Calendar.always_open("UTC"),
+        response=timedelta(hours=24),
+        warning_before=None,
+        chat_inactivity=timedelta(days=7),
+        breach_action="count_late",
     ),
 }
 
 _POLICY_KEYS = {
-    "calendar", "response", "response_hours", "urgent_response", "urgent_response_hours", "allow_agreed",
-    "warning_before", "user_confirmation", "chat_inactivity", "breach_action", "quiet_hours",
-    "max_reminders", "reminder_spacing", "health",
+    "calendar",
+    "response",
+    "response_hours",
+    "urgent_response",
+    "urgent_response_hours",
+    "allow_agreed",
+    "warning_before",
+    "user_confirmation",
+    "chat_inactivity",
+    "breach_action",
+    "quiet_hours",
+    "max_reminders",
+    "reminder_spacing",
+    "health",
 }
 
 
@@ -104,9 +126,9 @@ def _duration(where: str, value: Any, *, optional: bool = True, positive: bool =
             raise PolicyError(f"{where}: {e}") from None
     else:
         hint = "" if optional else " (this one cannot be disabled)"
-        raise PolicyError(f"{where}: expected an ISO 8601 duration such as \"PT24H\", got {value!r}{hint}")
+        raise PolicyError(f'{where}: expected an ISO 8601 duration such as "PT24H", got {value!r}{hint}')
     if positive and d <= timedelta(0):
-        hint = " (false or \"none\" disables it)" if optional else ""
+        hint = ' (false or "none" disables it)' if optional else ""
         raise PolicyError(f"{where}: must be longer than zero{hint}")
     return d
 
@@ -122,7 +144,7 @@ def _usable(where: str, cal: Calendar) -> Calendar:
 
 
 def _clock(where: str, value: Any) -> time:
-    if isinstance(value, time):   # a TOML local time (22:00:00)
+    if isinstance(value, time):  # a TOML local time (22:00:00)
         return value
     try:
         hh, mm = str(value).split(":")
@@ -162,11 +184,13 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
     for key in ("response", "response_hours"):
         if key in spec:
             changes["response"] = _duration(f"{where}.{key}", spec[key], optional=False, positive=True)
-    for key, attr, positive in (("urgent_response", "urgent_response", True),
-                                ("urgent_response_hours", "urgent_response", True),
-                                ("warning_before", "warning_before", False),
-                                ("user_confirmation", "user_confirmation", True),
-                                ("chat_inactivity", "chat_inactivity", True)):
+    for key, attr, positive in (
+        ("urgent_response", "urgent_response", True),
+        ("urgent_response_hours", "urgent_response", True),
+        ("warning_before", "warning_before", False),
+        ("user_confirmation", "user_confirmation", True),
+        ("chat_inactivity", "chat_inactivity", True),
+    ):
         if key in spec:
             changes[attr] = _duration(f"{where}.{key}", spec[key], positive=positive)
     if "reminder_spacing" in spec:
@@ -187,8 +211,11 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
     if "quiet_hours" in spec:
         q = spec["quiet_hours"]
         if not (isinstance(q, list) and len(q) == 2):
-            raise PolicyError(f"{where}.quiet_hours: expected [\"22:00\", \"08:00\"]")
-        changes["quiet_start"], changes["quiet_end"] = _clock(f"{where}.quiet_hours[0]", q[0]), _clock(f"{where}.quiet_hours[1]", q[1])
+            raise PolicyError(f'{where}.quiet_hours: expected ["22:00", "08:00"]')
+        changes["quiet_start"], changes["quiet_end"] = (
+            _clock(f"{where}.quiet_hours[0]", q[0]),
+            _clock(f"{where}.quiet_hours[1]", q[1]),
+        )
     if "health" in spec:
         h = spec["health"]
         allowed = {"csat_normal", "late_normal", "csat_restricted", "late_restricted"}
@@ -202,8 +229,10 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
                 raise PolicyError(f"{where}.health.{k}: expected a ratio between 0 and 1")
         health = replace(p.health, **h)
         if health.csat_restricted > health.csat_normal or health.late_normal > health.late_restricted:
-            raise PolicyError(f"{where}.health: thresholds contradict each other (need csat_restricted <= "
-                              f"csat_normal and late_normal <= late_restricted, got {health})")
+            raise PolicyError(
+                f"{where}.health: thresholds contradict each other (need csat_restricted <= "
+                f"csat_normal and late_normal <= late_restricted, got {health})"
+            )
         changes["health"] = health
     return replace(p, **changes)
 

@@ -43,11 +43,12 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
@@ -83,7 +84,7 @@ class CalendarError(ValueError):
 # --------------------------------------------------------------------------- zones
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zone(key: str) -> ZoneInfo:
     """One ZoneInfo per key for the process: construction is the expensive part."""
     return ZoneInfo(key)
@@ -237,7 +238,7 @@ class Calendar:
         set_(self, "_days", {})
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> "Calendar":
+    def from_mapping(cls, d: Mapping[str, Any]) -> Calendar:
         """Build from the contract's JSON shape (also what a TOML table parses to).
 
         Strict on purpose: a typo in a key would otherwise silently close a day.
@@ -277,11 +278,14 @@ class Calendar:
                 start = _parse_hhmm(pair[0], f"{where}[{i}]")
                 end = _parse_hhmm(pair[1], f"{where}[{i}]")
                 if start == 1440:
-                    raise CalendarError(f"{where}[{i}]: start 24:00 is the end of the day; a window must start before it")
+                    raise CalendarError(
+                        f"{where}[{i}]: start 24:00 is the end of the day; a window must start before it"
+                    )
                 if end < start:
                     raise CalendarError(
                         f"{where}[{i}]: end {pair[1]} before start {pair[0]} "
-                        f"(split an overnight window into [{pair[0]!r}, '24:00'] and ['00:00', {pair[1]!r}] on the next day)"
+                        f"(split an overnight window into [{pair[0]!r}, '24:00'] and ['00:00', {pair[1]!r}]"
+                        " on the next day)"
                     )
                 if end == start:
                     raise CalendarError(f"{where}[{i}]: empty window {pair[0]}-{pair[1]}")
@@ -297,7 +301,7 @@ class Calendar:
         return cls(timezone=tz, week=tuple(tuple(w) for w in week), holidays=frozenset(hols))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Calendar":
+    def from_file(cls, path: str | Path) -> Calendar:
         """Load a JSON calendar file; every failure is a CalendarError naming the file."""
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -315,7 +319,7 @@ class Calendar:
             raise CalendarError(f"{path}: {e}") from None
 
     @classmethod
-    def always_open(cls, timezone: str = "UTC") -> "Calendar":
+    def always_open(cls, timezone: str = "UTC") -> Calendar:
         """24/7: the zone only matters for holidays, which this calendar has none of."""
         return cls(timezone=timezone, week=(((0, 1440),),) * 7)
 
@@ -383,10 +387,7 @@ class Calendar:
         if n1 <= n0:
             return 0
         week, prefix = self._week_us, self._prefix  # type: ignore[attr-defined]
-        total = (
-            ((n1 - 1) // 7) * week + prefix[(n1 - 1) % 7]
-            - ((n0 - 1) // 7) * week - prefix[(n0 - 1) % 7]
-        )
+        total = ((n1 - 1) // 7) * week + prefix[(n1 - 1) % 7] - ((n0 - 1) // 7) * week - prefix[(n0 - 1) % 7]
         hs: tuple[int, ...] = self._hol_sorted  # type: ignore[attr-defined]
         if hs:
             hp = self._hol_prefix  # type: ignore[attr-defined]

@@ -5,20 +5,35 @@ One module holds every rule that moves a ticket, so "what happens on X" has one 
 No I/O and no wall clock: every instant comes from the event's `time` or the timer's due
 instant, which is what makes replays, `tick` and the scheduler agree.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from schemas import Inbound
 from schemas import inbound as ib
-
-from .policies import Policy
-from .taxonomy import GROUP_OF
-from .surveys import next_send_time, reminder_refusal
-from .ticket import (
-    AWAITING_CUSTOMER, AWAITING_MERCHANT, AWAITING_PLATFORM, CLOSED, T_BREACH, T_CONFIRMATION, T_INACTIVITY,
-    T_SURVEY, T_WARNING, USER_CONFIRMING, Fact, MerchantClock, Outcome, Survey, Task, Ticket,
+from services.core.policies import Policy
+from services.core.surveys import next_send_time, reminder_refusal
+from services.core.taxonomy import GROUP_OF
+from services.core.ticket import (
+    AWAITING_CUSTOMER,
+    AWAITING_MERCHANT,
+    AWAITING_PLATFORM,
+    CLOSED,
+    T_BREACH,
+    T_CONFIRMATION,
+    T_INACTIVITY,
+    T_SURVEY,
+    T_WARNING,
+    USER_CONFIRMING,
+    Fact,
+    MerchantClock,
+    Outcome,
+    Survey,
+    Task,
+    Ticket,
 )
 
 MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
@@ -77,7 +92,7 @@ class Lifecycle:
     def __init__(self, policies: dict[str, Policy], classify: ClassifyFn, languages: Languages | None = None):
         self.policies = policies
         self.classify = classify
-        self.languages = languages   # None: every customer message goes to the translate worker
+        self.languages = languages  # None: every customer message goes to the translate worker
         self.handlers: dict[str, Callable[[Outcome, Ticket, Inbound, Policy], None]] = {
             "message.posted": self._posted,
             "ticket.resolved": self._resolved,
@@ -163,19 +178,39 @@ class Lifecycle:
         # An upstream category wins; the model's labels (needs_review) only speak for the model's own choice.
         labels = list(dict.fromkeys([*d.labels, *(model.labels if d.category is None else ())]))
         t = Ticket(
-            id=ev.subject, merchant_id=d.merchant_id, policy=p.name, status=AWAITING_MERCHANT, opened_at=ev.time,
-            updated_at=ev.time, customer_timezone=cust.timezone if cust else None, customer_locale=locale,
-            merchant_locale=d.merchant_locale, group=group, category=category, urgent=urgent,
-            language=model.language, labels=labels, response_hours=d.response_hours,
+            id=ev.subject,
+            merchant_id=d.merchant_id,
+            policy=p.name,
+            status=AWAITING_MERCHANT,
+            opened_at=ev.time,
+            updated_at=ev.time,
+            customer_timezone=cust.timezone if cust else None,
+            customer_locale=locale,
+            merchant_locale=d.merchant_locale,
+            group=group,
+            category=category,
+            urgent=urgent,
+            language=model.language,
+            labels=labels,
+            response_hours=d.response_hours,
             order=d.order.model_dump(mode="json") if d.order else None,
         )
         o = Outcome(t)
         o.emit("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened", caused_by=ev.id)
         o.emit("notification.requested", kind="new_request", status=AWAITING_MERCHANT)
-        o.emit("ticket.classified", group=group, category=category, urgent=urgent, language=model.language,
-               confidence=1.0 if d.category else model.confidence, classifier=model.classifier,
-               labels=labels, source="upstream" if d.category else "model",
-               model_category=model_category, model_confidence=model.confidence)
+        o.emit(
+            "ticket.classified",
+            group=group,
+            category=category,
+            urgent=urgent,
+            language=model.language,
+            confidence=1.0 if d.category else model.confidence,
+            classifier=model.classifier,
+            labels=labels,
+            source="upstream" if d.category else "model",
+            model_category=model_category,
+            model_confidence=model.confidence,
+        )
         self._start_merchant_clock(o, t, p, ev.time)
         if p.chat_inactivity is not None:
             self._restart_inactivity(o, t, p, ev.time)
@@ -203,7 +238,7 @@ class Lifecycle:
             self._record_message(o, t, m, "merchant", ev.time)
         to = USER_CONFIRMING if p.user_confirmation is not None else CLOSED
         self._move(o, t, p, to, "resolved", ev.id, ev.time, fulfils=True)
-        self._merchant_activity(o, t, p, ev.time)   # after the move: a close restarts no inactivity clock
+        self._merchant_activity(o, t, p, ev.time)  # after the move: a close restarts no inactivity clock
         self._start_survey(o, t, p, ev.time)
 
     def _unresolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
@@ -223,10 +258,15 @@ class Lifecycle:
             return self._reject(o, "ticket.refunded on a closed ticket")
         d: ib.TicketRefunded = ev.data  # type: ignore[assignment]
         items = [{"item_id": i, "quantity": 1} if isinstance(i, str) else i.model_dump() for i in d.items]
-        t.refund = {"items": items, "amount": str(d.amount) if d.amount is not None else None,
-                    "currency": d.currency, "at": ev.time.isoformat(), "event_id": ev.id}
+        t.refund = {
+            "items": items,
+            "amount": str(d.amount) if d.amount is not None else None,
+            "currency": d.currency,
+            "at": ev.time.isoformat(),
+            "event_id": ev.id,
+        }
         self._move(o, t, p, CLOSED, "refunded", ev.id, ev.time, fulfils=True)
-        self._merchant_activity(o, t, p, ev.time)   # after the move: a close restarts no inactivity clock
+        self._merchant_activity(o, t, p, ev.time)  # after the move: a close restarts no inactivity clock
 
     def _platform_decided(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status != AWAITING_PLATFORM:
@@ -241,14 +281,14 @@ class Lifecycle:
 
     def _survey_answered(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         rating = ev.data.rating  # type: ignore[attr-defined]
-        if t.rating is None:   # CSAT counts one answer per ticket
+        if t.rating is None:  # CSAT counts one answer per ticket
             t.rating = rating
             o.facts.append(Fact("rating", t.merchant_id, p.name, ev.time, value=float(rating)))
         s = t.survey
         if s.answered:
             return
         s.answered = True
-        if s.scheduled_for is not None:   # answered before the deferred send: nothing left to send
+        if s.scheduled_for is not None:  # answered before the deferred send: nothing left to send
             s.scheduled_for = None
             o.timers[T_SURVEY] = None
         if t.status != USER_CONFIRMING:
@@ -262,10 +302,18 @@ class Lifecycle:
     def _reminder_requested(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         s = t.survey
         refusal = reminder_refusal(
-            at=ev.time, tz=self._customer_tz(t, p), confirming=t.status == USER_CONFIRMING, answered=s.answered,
-            first_sent_at=s.first_sent_at, last_sent_at=s.last_sent_at, reminders=s.reminders,
-            max_reminders=p.max_reminders, spacing=p.reminder_spacing, quiet_start=p.quiet_start,
-            quiet_end=p.quiet_end)
+            at=ev.time,
+            tz=self._customer_tz(t, p),
+            confirming=t.status == USER_CONFIRMING,
+            answered=s.answered,
+            first_sent_at=s.first_sent_at,
+            last_sent_at=s.last_sent_at,
+            reminders=s.reminders,
+            max_reminders=p.max_reminders,
+            spacing=p.reminder_spacing,
+            quiet_start=p.quiet_start,
+            quiet_end=p.quiet_end,
+        )
         if refusal:
             o.emit("survey.reminder_rejected", reason=refusal)
             return
@@ -296,16 +344,28 @@ class Lifecycle:
         if not t.is_open:
             return self._reject(o, "ticket.closed on a closed ticket")
         d: ib.TicketClosed = ev.data  # type: ignore[assignment]
-        self._move(o, t, p, CLOSED, f"closed_by_{d.by}" if d.by else "closed", ev.id, ev.time,
-                   permanently=d.permanently)
+        self._move(
+            o, t, p, CLOSED, f"closed_by_{d.by}" if d.by else "closed", ev.id, ev.time, permanently=d.permanently
+        )
 
     # -- the mechanics every handler shares ----------------------------------------------
     @staticmethod
     def _reject(o: Outcome, detail: str) -> None:
         o.rejection = ("invalid_transition", detail)
 
-    def _move(self, o: Outcome, t: Ticket, p: Policy, to: str, reason: str, cause: str, at: datetime, *,
-              fulfils: bool = False, permanently: bool = False) -> None:
+    def _move(
+        self,
+        o: Outcome,
+        t: Ticket,
+        p: Policy,
+        to: str,
+        reason: str,
+        cause: str,
+        at: datetime,
+        *,
+        fulfils: bool = False,
+        permanently: bool = False,
+    ) -> None:
         """Change status, ending and starting the clocks that belong to the old and new status."""
         frm = t.status
         if frm == AWAITING_MERCHANT:
@@ -319,18 +379,18 @@ class Lifecycle:
                 o.emit("sla.cancelled", clock=CI, due_at=t.inactivity_due_at, policy=p.name)
                 t.inactivity_due_at = None
                 o.timers[T_INACTIVITY] = None
-        o.emit("ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=cause,
-               permanently=permanently)
+        o.emit("ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=cause, permanently=permanently)
         kind = "platform_rejected" if reason == "platform_rejected" else "status_changed"
         o.emit("notification.requested", kind=kind, status=to)
         if to == AWAITING_MERCHANT:
-            if t.survey.scheduled_for is not None:   # back to the merchant: a deferred survey is moot
+            if t.survey.scheduled_for is not None:  # back to the merchant: a deferred survey is moot
                 t.survey.scheduled_for = None
                 o.timers[T_SURVEY] = None
             self._start_merchant_clock(o, t, p, at)
 
-    def _escalate(self, o: Outcome, t: Ticket, p: Policy, reason: str, at: datetime, cause: str, *,
-                  fulfils: bool = False) -> None:
+    def _escalate(
+        self, o: Outcome, t: Ticket, p: Policy, reason: str, at: datetime, cause: str, *, fulfils: bool = False
+    ) -> None:
         o.emit("ticket.escalated", reason=reason)
         self._move(o, t, p, AWAITING_PLATFORM, reason, cause, at, fulfils=fulfils)
 
@@ -367,7 +427,8 @@ class Lifecycle:
         t.late_responses += 1
         o.facts.append(Fact("response", t.merchant_id, p.name, due, late=True))
         takeover = p.breach_action == "escalate" or (
-            p.breach_action == "escalate_post_purchase" and t.group == "post_purchase")
+            p.breach_action == "escalate_post_purchase" and t.group == "post_purchase"
+        )
         if takeover and t.status == AWAITING_MERCHANT:
             self._escalate(o, t, p, "merchant_late", due, cause)
 
@@ -378,7 +439,7 @@ class Lifecycle:
         if fulfilled:
             late = c.breached or at > c.due_at
             o.emit("sla.fulfilled", clock=MR, due_at=c.due_at, policy=p.name, late=late)
-            if not c.breached:   # a breach already counted this response as late
+            if not c.breached:  # a breach already counted this response as late
                 t.responses += 1
                 t.late_responses += int(late)
                 o.facts.append(Fact("response", t.merchant_id, p.name, at, late=late))
@@ -392,16 +453,24 @@ class Lifecycle:
         """Any merchant act: the first one is the first response; each restarts a chat's inactivity clock."""
         if t.first_response_at is None:
             t.first_response_at = at
-            o.facts.append(Fact("first_response", t.merchant_id, p.name, at,
-                                value=max(0.0, (at - t.opened_at).total_seconds()), opened_at=t.opened_at))
+            o.facts.append(
+                Fact(
+                    "first_response",
+                    t.merchant_id,
+                    p.name,
+                    at,
+                    value=max(0.0, (at - t.opened_at).total_seconds()),
+                    opened_at=t.opened_at,
+                )
+            )
         if p.chat_inactivity is not None and t.is_open:
             self._restart_inactivity(o, t, p, at)
 
     def _restart_inactivity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
         assert p.chat_inactivity is not None
-        due = at + p.chat_inactivity   # wall-clock time by contract
+        due = at + p.chat_inactivity  # wall-clock time by contract
         if t.inactivity_due_at is not None and due <= t.inactivity_due_at:
-            return   # an out-of-order older act never shortens the clock
+            return  # an out-of-order older act never shortens the clock
         t.inactivity_due_at = due
         o.timers[T_INACTIVITY] = due
         o.emit("sla.activated", clock=CI, due_at=due, policy=p.name)
@@ -422,7 +491,7 @@ class Lifecycle:
         o.timers[T_SURVEY] = None
         o.emit("survey.dispatched", attempt=0, sent_at=at)
         if p.user_confirmation is not None and t.status == USER_CONFIRMING:
-            due = at + p.user_confirmation   # wall-clock time by contract
+            due = at + p.user_confirmation  # wall-clock time by contract
             t.confirmation_due_at = due
             o.timers[T_CONFIRMATION] = due
             o.emit("sla.activated", clock=UC, due_at=due, policy=p.name)
@@ -430,8 +499,13 @@ class Lifecycle:
     def _end_confirmation(self, o: Outcome, t: Ticket, p: Policy, *, fulfilled: bool) -> None:
         if t.confirmation_due_at is None:
             return
-        o.emit("sla.fulfilled" if fulfilled else "sla.cancelled", clock=UC, due_at=t.confirmation_due_at,
-               policy=p.name, **({"late": False} if fulfilled else {}))
+        o.emit(
+            "sla.fulfilled" if fulfilled else "sla.cancelled",
+            clock=UC,
+            due_at=t.confirmation_due_at,
+            policy=p.name,
+            **({"late": False} if fulfilled else {}),
+        )
         t.confirmation_due_at = None
         o.timers[T_CONFIRMATION] = None
 
@@ -439,10 +513,12 @@ class Lifecycle:
     def _customer_tz(t: Ticket, p: Policy) -> str:
         return t.customer_timezone or p.calendar.timezone
 
-    def _record_message(self, o: Outcome, t: Ticket, m, author: str, at: datetime, *,
-                        language: str | None = None) -> None:
-        o.messages.append({"message_id": m.message_id, "author": author, "text": m.text, "at": at,
-                           "attachments": len(m.attachments)})
+    def _record_message(
+        self, o: Outcome, t: Ticket, m, author: str, at: datetime, *, language: str | None = None
+    ) -> None:
+        o.messages.append(
+            {"message_id": m.message_id, "author": author, "text": m.text, "at": at, "attachments": len(m.attachments)}
+        )
         if author != "customer":
             return
         if self.languages is not None:
@@ -450,7 +526,14 @@ class Lifecycle:
             source = language or self.languages.detect(m.text, t.customer_locale)
             target = self.languages.normalize(t.merchant_locale)
             if source == target and source != "und":
-                o.emit("message.translated", message_id=m.message_id, source_language=source,
-                       target_language=target, text=m.text, provider="identity", translated=False)
+                o.emit(
+                    "message.translated",
+                    message_id=m.message_id,
+                    source_language=source,
+                    target_language=target,
+                    text=m.text,
+                    provider="identity",
+                    translated=False,
+                )
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))

@@ -1,4 +1,5 @@
 """PostgreSQL connections and versioned migrations (SQL files in services/sql/, applied in order)."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,7 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
 
 def migrations() -> list[tuple[int, str, str]]:
     out = []
-    for f in resources.files("services.sql").iterdir():
+    for f in resources.files("services.store.sql").iterdir():
         m = _MIGRATION.match(f.name)
         if m:
             out.append((int(m.group(1)), m.group(2), f.read_text()))
@@ -52,8 +53,10 @@ def migrate(url: str) -> list[str]:
     with connect(url, autocommit=True) as c:
         c.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            c.execute("create table if not exists schema_migrations (version integer primary key, name text not null,"
-                      " applied_at timestamptz not null default now())")
+            c.execute(
+                "create table if not exists schema_migrations (version integer primary key, name text not null,"
+                " applied_at timestamptz not null default now())"
+            )
             done = {r[0] for r in c.execute("select version from schema_migrations")}
             for version, name, text in migrations():
                 if version in done:

@@ -1,5 +1,5 @@
 """The arithmetic of merchant KPIs and health, with no I/O (CONTRACT "Merchant health", DOMAIN
-"Merchant performance"). `services.kpis` stores what `fold` produces and classifies what it reads
+"Merchant performance"). `services.store.kpis` stores what `fold` produces and classifies what it reads
 back with `classify`; everything a test may want to hand-compute lives here.
 
 Time is event time throughout. Buckets are UTC days; "the last N days" at a watermark W is the
@@ -11,22 +11,24 @@ not been answered yet is *pending*: it is left out of the denominator until more
 passed (then it counts as not answered) or it is answered (then it counts, in time or not).
 A young ticket already answered counts at once: its outcome is final.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Literal, Protocol
+from typing import Literal, Protocol
 
 HealthState = Literal["normal", "warning", "restricted"]
 HEALTH_STATES: tuple[HealthState, ...] = ("normal", "warning", "restricted")
 ANSWER_WITHIN = timedelta(hours=24)
 PLATFORM_WINDOW_DAYS = 7
 HEALTH_WINDOW_DAYS = 30
-SATISFIED_FROM = 4           # ratings 4 and 5 are satisfied (CONTRACT `survey.answered`)
+SATISFIED_FROM = 4  # ratings 4 and 5 are satisfied (CONTRACT `survey.answered`)
 
 
 class Thresholds(Protocol):
-    """`services.policies.HealthThresholds` has this shape."""
+    """`services.core.policies.HealthThresholds` has this shape."""
 
     csat_normal: float
     late_normal: float
@@ -94,12 +96,12 @@ class Counters:
     satisfied: int = 0
     responses: int = 0
     late: int = 0
-    opened: int = 0                       # tickets opened this day (the 24 h rate's cohort)
-    answered_24h: int = 0                 # of this day's tickets, answered within 24 h
-    first_responses: int = 0              # first responses made this day
-    first_response_seconds: float = 0.0   # their summed delay
+    opened: int = 0  # tickets opened this day (the 24 h rate's cohort)
+    answered_24h: int = 0  # of this day's tickets, answered within 24 h
+    first_responses: int = 0  # first responses made this day
+    first_response_seconds: float = 0.0  # their summed delay
 
-    def __add__(self, other: "Counters") -> "Counters":
+    def __add__(self, other: Counters) -> Counters:
         return Counters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def __bool__(self) -> bool:
@@ -117,8 +119,8 @@ class Kpis:
     first_response_mean_seconds: float | None
     rated: int
     responses: int
-    tickets_counted_24h: int             # denominator of the 24 h rate
-    pending_24h: int                     # young unanswered tickets left out of it
+    tickets_counted_24h: int  # denominator of the 24 h rate
+    pending_24h: int  # young unanswered tickets left out of it
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -132,7 +134,10 @@ def kpis(c: Counters, pending_young: int = 0) -> Kpis:
         late_response_ratio=ratio(c.late, c.responses),
         response_24h_ratio=ratio(c.answered_24h, counted),
         first_response_mean_seconds=(c.first_response_seconds / c.first_responses) if c.first_responses else None,
-        rated=c.rated, responses=c.responses, tickets_counted_24h=counted, pending_24h=pending_young,
+        rated=c.rated,
+        responses=c.responses,
+        tickets_counted_24h=counted,
+        pending_24h=pending_young,
     )
 
 
@@ -153,8 +158,8 @@ class Folded:
 
     merchant_days: dict[tuple[str, date], Counters]
     platform_days: dict[date, Counters]
-    pending: dict[tuple[str, datetime], int]   # (merchant, opened_at) -> + opened / - answered
-    policies: dict[str, str]                   # merchant -> policy of its last fact
+    pending: dict[tuple[str, datetime], int]  # (merchant, opened_at) -> + opened / - answered
+    policies: dict[str, str]  # merchant -> policy of its last fact
     newest: datetime | None
 
 

@@ -3,16 +3,17 @@
 The provider call happens outside any transaction (it may take seconds); the write is
 idempotent on (ticket, message), so a retried or redelivered task publishes nothing twice.
 """
+
 from __future__ import annotations
 
 import threading
 
 from psycopg_pool import ConnectionPool
 
-from .language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
-from .logs import log
-from .outbox import Writes
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
+from services.logs import log
+from services.store.outbox import Writes
 
 
 class TranslationJob:
@@ -40,9 +41,10 @@ class TranslationJob:
                 " from messages m join tickets t on t.id = m.ticket_id"
                 " where m.ticket_id = %s and m.message_id = %s and not exists (select 1 from translations x"
                 " where x.ticket_id = m.ticket_id and x.message_id = m.message_id)",
-                (ticket_id, message_id)).fetchone()
+                (ticket_id, message_id),
+            ).fetchone()
         if row is None:
-            return   # already translated (a redelivery), or nothing to translate
+            return  # already translated (a redelivery), or nothing to translate
         text, at, merchant_id, customer_locale, merchant_locale = row
         detected = detect_language(text, customer_locale)
         tr = self.translator.translate(text, detected.language, merchant_locale or "en")
@@ -50,16 +52,35 @@ class TranslationJob:
             inserted = cur.execute(
                 "insert into translations (ticket_id, message_id, source_language, target_language, provider,"
                 " translated, text) values (%s, %s, %s, %s, %s, %s, %s) on conflict do nothing returning 1",
-                (ticket_id, message_id, tr.source_language, tr.target_language, tr.provider, tr.translated,
-                 tr.text)).fetchone()
+                (ticket_id, message_id, tr.source_language, tr.target_language, tr.provider, tr.translated, tr.text),
+            ).fetchone()
             if not inserted:
                 return
             w = Writes(self.topology)
             self._unavailable_deltas(w)
-            w.event(cause=f"translate:{ticket_id}:{message_id}", n=0, type_="message.translated", subject=ticket_id,
-                    at=at, data={"merchant_id": merchant_id, "message_id": message_id,
-                                 "source_language": tr.source_language, "target_language": tr.target_language,
-                                 "text": tr.text, "provider": tr.provider, "translated": tr.translated})
+            w.event(
+                cause=f"translate:{ticket_id}:{message_id}",
+                n=0,
+                type_="message.translated",
+                subject=ticket_id,
+                at=at,
+                data={
+                    "merchant_id": merchant_id,
+                    "message_id": message_id,
+                    "source_language": tr.source_language,
+                    "target_language": tr.target_language,
+                    "text": tr.text,
+                    "provider": tr.provider,
+                    "translated": tr.translated,
+                },
+            )
             w.flush(cur)
-        log.info("message.translated", ticket_id=ticket_id, message_id=message_id, provider=tr.provider,
-                 source=tr.source_language, target=tr.target_language, translated=tr.translated)
+        log.info(
+            "message.translated",
+            ticket_id=ticket_id,
+            message_id=message_id,
+            provider=tr.provider,
+            source=tr.source_language,
+            target=tr.target_language,
+            translated=tr.translated,
+        )

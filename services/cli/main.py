@@ -1,16 +1,17 @@
 """`ticketflow`: the command line of CONTRACT.md. Exit 0 success, 1 failure, 2 usage error;
 every error is one clear line on stderr, never a traceback."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import timedelta
 
-from .config import Settings
+from services.config import Settings
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):   # argparse prints usage + message on two lines; we promise one
+    def error(self, message: str):  # argparse prints usage + message on two lines; we promise one
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -23,8 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("migrate", help="create or upgrade the database schema and declare the broker topology")
     r = sub.add_parser("run", help="run the pipeline until SIGTERM/SIGINT")
-    r.add_argument("--components", default="ingest,workers,scheduler,relay,exporter",
-                   help="comma-separated subset of ingest,workers,scheduler,relay,exporter")
+    r.add_argument(
+        "--components",
+        default="ingest,workers,scheduler,relay,exporter",
+        help="comma-separated subset of ingest,workers,scheduler,relay,exporter",
+    )
     d = sub.add_parser("demo", help="replay the bundled scenario through the real pipeline, no servers needed")
     d.add_argument("--scenario", help="a JSON Lines file of CloudEvents instead of the bundled one")
     d.add_argument("--json", action="store_true", help="print every outbound event as JSON Lines too")
@@ -50,9 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--until")
     e.add_argument("--order", help="only tickets about this order id")
     e.add_argument("--ticket", help="only this ticket id")
-    e.add_argument("--sort", choices=("waiting", "newest", "priority"), default="waiting",
-                   help="waiting: longest waiting first (default); newest: newest first; priority: most urged, "
-                        "then least time left")
+    e.add_argument(
+        "--sort",
+        choices=("waiting", "newest", "priority"),
+        default="waiting",
+        help="waiting: longest waiting first (default); newest: newest first; priority: most urged, "
+        "then least time left",
+    )
     e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     e.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     return p
@@ -61,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
-    from .logs import configure
+    from services.logs import configure
+
     configure(settings.log_format)
     try:
         return COMMANDS[args.command](args, settings) or 0
@@ -70,25 +79,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ValueError as e:
         # PolicyError and CalendarError: a configuration the operator can fix, named precisely; no traceback
-        from .business_time import CalendarError
-        from .policies import PolicyError
+        from services.core.business_time import CalendarError
+        from services.core.policies import PolicyError
+
         if not isinstance(e, (PolicyError, CalendarError)):
             raise
-        where = f"{settings.policies_path}: " if settings.policies_path and str(settings.policies_path) not in str(e) else ""
+        where = (
+            f"{settings.policies_path}: "
+            if settings.policies_path and str(settings.policies_path) not in str(e)
+            else ""
+        )
         print(f"ticketflow {args.command}: TICKETFLOW_POLICIES: {where}{e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, the details go to the structured log
-        from .logs import log
+        from services.logs import log
+
         log.exception("command.failed", command=args.command)
-        print(f"ticketflow {args.command}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-              file=sys.stderr)
+        print(
+            f"ticketflow {args.command}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            file=sys.stderr,
+        )
         return 1
 
 
 def _instant(text: str, what: str):
     from schemas import parse_rfc3339
+
     try:
         return parse_rfc3339(text)
     except ValueError as e:
@@ -102,8 +120,9 @@ class _Usage(Exception):
 def cmd_migrate(args, settings: Settings) -> int:
     import psycopg
 
-    from .db import migrate
-    from .topology import Topology, declare_all
+    from services.amqp.topology import Topology, declare_all
+    from services.store.db import migrate
+
     try:
         applied = migrate(settings.database_url)
     except psycopg.Error as e:
@@ -112,29 +131,37 @@ def cmd_migrate(args, settings: Settings) -> int:
         declare_all(settings.amqp_url, Topology(settings.namespace))
     except Exception as e:  # noqa: BLE001
         raise Failure(f"broker topology: {type(e).__name__} {str(e)[:160]}") from None
-    print(f"migrated: {', '.join(applied) if applied else 'schema up to date'}; topology declared for "
-          f"namespace {settings.namespace!r}")
+    print(
+        f"migrated: {', '.join(applied) if applied else 'schema up to date'}; topology declared for "
+        f"namespace {settings.namespace!r}"
+    )
     return 0
 
 
 def cmd_run(args, settings: Settings) -> int:
-    from .runner import COMPONENTS, run
+    from services.cli.run import COMPONENTS, run
+
     components = [c.strip() for c in args.components.split(",") if c.strip()]
     bad = [c for c in components if c not in COMPONENTS]
     if bad or not components:
-        print(f"ticketflow run: error: unknown component(s) {', '.join(bad) or '(none)'}; "
-              f"choose from {','.join(COMPONENTS)}", file=sys.stderr)
+        print(
+            f"ticketflow run: error: unknown component(s) {', '.join(bad) or '(none)'}; "
+            f"choose from {','.join(COMPONENTS)}",
+            file=sys.stderr,
+        )
         return 2
     return run(settings, components)
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    from .demo import run_demo
+    from services.cli.demo import run_demo
+
     return run_demo(scenario=args.scenario, as_json=args.json)
 
 
 def cmd_publish(args, settings: Settings) -> int:
-    from .publish import publish_lines
+    from services.cli.publish import publish_lines
+
     try:
         stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
     except OSError as e:
@@ -151,9 +178,10 @@ def cmd_tick(args, settings: Settings) -> int:
     except _Usage as e:
         print(f"ticketflow tick: error: {e}", file=sys.stderr)
         return 2
-    from .bootstrap import build_engine
-    from .clock import SystemClock
-    from .db import connect
+    from services.bootstrap import build_engine
+    from services.core.clock import SystemClock
+    from services.store.db import connect
+
     engine = build_engine(settings, SystemClock())
     with connect(settings.database_url) as conn:
         fired = engine.fire_all(conn, until)
@@ -162,7 +190,8 @@ def cmd_tick(args, settings: Settings) -> int:
 
 
 def cmd_sla(args, settings: Settings) -> int:
-    from .business_time import Calendar, CalendarError, format_instant, parse_duration
+    from services.core.business_time import Calendar, CalendarError, format_instant, parse_duration
+
     try:
         start = _instant(args.start, "--start")
         duration: timedelta = parse_duration(args.duration)
@@ -179,7 +208,8 @@ def cmd_sla(args, settings: Settings) -> int:
 
 
 def cmd_show(args, settings: Settings) -> int:
-    from .show import show_merchant, show_ticket
+    from services.cli.show import show_merchant, show_ticket
+
     if args.merchant:
         return show_merchant(settings, args.merchant, as_json=args.json)
     if not args.ticket_id:
@@ -189,12 +219,21 @@ def cmd_show(args, settings: Settings) -> int:
 
 
 def cmd_export(args, settings: Settings) -> int:
-    from .export import export
+    from services.cli.export import export
+
     return export(settings, args)
 
 
-COMMANDS = {"migrate": cmd_migrate, "run": cmd_run, "demo": cmd_demo, "publish": cmd_publish, "tick": cmd_tick,
-            "sla": cmd_sla, "show": cmd_show, "export": cmd_export}
+COMMANDS = {
+    "migrate": cmd_migrate,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "publish": cmd_publish,
+    "tick": cmd_tick,
+    "sla": cmd_sla,
+    "show": cmd_show,
+    "export": cmd_export,
+}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """`ticketflow publish`: JSON Lines of CloudEvents to `<ns>.in`, each confirmed by the broker."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,8 @@ from typing import TextIO
 import pika
 
 from schemas import CONTENT_TYPE
-
-from .config import Settings
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.config import Settings
 
 
 def publish_lines(settings: Settings, stream: TextIO) -> int:
@@ -29,8 +29,13 @@ def publish_lines(settings: Settings, stream: TextIO) -> int:
                 rk = str(json.loads(line).get("type") or "unknown")
             except (ValueError, AttributeError):
                 rk = "unknown"
-            ch.basic_publish(exchange, rk, line.encode(), pika.BasicProperties(
-                content_type=CONTENT_TYPE, delivery_mode=2), mandatory=False)
+            ch.basic_publish(
+                exchange,
+                rk,
+                line.encode(),
+                pika.BasicProperties(content_type=CONTENT_TYPE, delivery_mode=2),
+                mandatory=False,
+            )
             n += 1
         return n
     finally:

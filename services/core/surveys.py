@@ -3,6 +3,7 @@
 Pure functions of instants: the caller passes the event's own time, so the same stream
 always yields the same decisions however late it is processed.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
@@ -18,7 +19,7 @@ def zone(name: str) -> ZoneInfo:
 def in_quiet_hours(at: datetime, tz: str, start: time = time(22), end: time = time(8)) -> bool:
     """Sending is allowed from `end` (08:00:00) up to, not including, `start` (22:00:00) local time."""
     local = at.astimezone(zone(tz)).time()
-    if start > end:   # the usual overnight stretch
+    if start > end:  # the usual overnight stretch
         return local >= start or local < end
     return start <= local < end
 
@@ -45,7 +46,7 @@ def _first_instant_at_or_after(wall: datetime, z: ZoneInfo) -> datetime:
         return first
     # In a gap: fold=1 reads the wall time with the offset after the jump, an instant before it.
     lo, hi = int(wall.replace(tzinfo=z, fold=1).timestamp()), int(first.timestamp())
-    while hi - lo > 1:   # transitions happen on whole seconds
+    while hi - lo > 1:  # transitions happen on whole seconds
         mid = (lo + hi) // 2
         if datetime.fromtimestamp(mid, z).replace(tzinfo=None) >= wall:
             hi = mid
@@ -54,10 +55,20 @@ def _first_instant_at_or_after(wall: datetime, z: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(hi, timezone.utc)
 
 
-def reminder_refusal(*, at: datetime, tz: str, confirming: bool, answered: bool, first_sent_at: datetime | None,
-                     last_sent_at: datetime | None, reminders: int, max_reminders: int = 2,
-                     spacing: timedelta = timedelta(hours=1), quiet_start: time = time(22),
-                     quiet_end: time = time(8)) -> str | None:
+def reminder_refusal(
+    *,
+    at: datetime,
+    tz: str,
+    confirming: bool,
+    answered: bool,
+    first_sent_at: datetime | None,
+    last_sent_at: datetime | None,
+    reminders: int,
+    max_reminders: int = 2,
+    spacing: timedelta = timedelta(hours=1),
+    quiet_start: time = time(22),
+    quiet_end: time = time(8),
+) -> str | None:
     """Why a merchant's reminder request at `at` is refused, or None when it may be sent.
 
     Order matters only for which reason the merchant reads: the ones they cannot fix by

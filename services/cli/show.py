@@ -1,12 +1,13 @@
 """`ticketflow show`: one ticket (or one merchant) for a person at a terminal."""
+
 from __future__ import annotations
 
 import json
 import sys
 
-from .config import Settings
-from .db import connect
-from .ticket import Ticket
+from services.config import Settings
+from services.core.ticket import Ticket
+from services.store.db import connect
 
 
 def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) -> int:
@@ -18,15 +19,27 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
             return 1
         t = Ticket.model_validate(row[0])
-        timers = conn.execute("select kind, due_at from timers where ticket_id = %s order by due_at",
-                              (ticket_id,)).fetchall()
-        timeline = conn.execute("select at, kind, type, event_id, detail from timeline where ticket_id = %s"
-                                " order by id", (ticket_id,)).fetchall()
+        timers = conn.execute(
+            "select kind, due_at from timers where ticket_id = %s order by due_at", (ticket_id,)
+        ).fetchall()
+        timeline = conn.execute(
+            "select at, kind, type, event_id, detail from timeline where ticket_id = %s order by id", (ticket_id,)
+        ).fetchall()
     if as_json:
-        print(json.dumps({"ticket": t.model_dump(mode="json"),
-                          "timers": [{"kind": k, "due_at": d.isoformat()} for k, d in timers],
-                          "timeline": [{"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
-                                       for a, k, ty, e, d in timeline]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "ticket": t.model_dump(mode="json"),
+                    "timers": [{"kind": k, "due_at": d.isoformat()} for k, d in timers],
+                    "timeline": [
+                        {"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
+                        for a, k, ty, e, d in timeline
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     print(render_ticket(t, timers, timeline))
     return 0
@@ -43,11 +56,14 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         items = ", ".join(f"{i.get('item_id')} x{i.get('quantity', 1)}" for i in t.order.get("items") or [])
         lines.append(f"order     {t.order_id}{'  (' + items + ')' if items else ''}")
     if t.refund:
-        lines.append(f"refund    {t.refund.get('amount') or '-'} {t.refund.get('currency') or ''} for "
-                     f"{', '.join(i['item_id'] for i in t.refund.get('items', []))}")
+        lines.append(
+            f"refund    {t.refund.get('amount') or '-'} {t.refund.get('currency') or ''} for "
+            f"{', '.join(i['item_id'] for i in t.refund.get('items', []))}"
+        )
     if t.clock:
-        lines.append(f"deadline  merchant_response due {t.clock.due_at.isoformat()}"
-                     f"{'  BREACHED' if t.clock.breached else ''}")
+        lines.append(
+            f"deadline  merchant_response due {t.clock.due_at.isoformat()}{'  BREACHED' if t.clock.breached else ''}"
+        )
     if t.confirmation_due_at:
         lines.append(f"deadline  user_confirmation due {t.confirmation_due_at.isoformat()}")
     if t.inactivity_due_at:
@@ -75,5 +91,6 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
 
 
 def show_merchant(settings: Settings, merchant_id: str, *, as_json: bool = False) -> int:
-    from .kpis import merchant_report
+    from services.cli.merchant import merchant_report
+
     return merchant_report(settings, merchant_id, as_json=as_json)

@@ -5,6 +5,7 @@ the commit, short enough to keep latency low at moderate rates. One batch is com
 helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
 share of a batch then overlaps with Python's instead of adding to it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,16 +16,26 @@ from dataclasses import dataclass
 import pika
 import psycopg
 
-from .db import connect
-from .engine import Engine
-from .logs import log
-from .outbox import add_counters
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.logs import log
+from services.store.db import connect
+from services.store.engine import Engine
+from services.store.outbox import add_counters
 
 
 class IngestConsumer:
-    def __init__(self, amqp_url: str, database_url: str, topology: Topology, engine: Engine, *,
-                 batch: int = 200, prefetch: int = 500, linger: float = 0.02, expire_every: float = 5.0):
+    def __init__(
+        self,
+        amqp_url: str,
+        database_url: str,
+        topology: Topology,
+        engine: Engine,
+        *,
+        batch: int = 200,
+        prefetch: int = 500,
+        linger: float = 0.02,
+        expire_every: float = 5.0,
+    ):
         self.params = pika.URLParameters(amqp_url)
         self.database_url, self.topology, self.engine = database_url, topology, engine
         self.batch, self.prefetch, self.linger, self.expire_every = batch, prefetch, linger, expire_every
@@ -64,7 +75,7 @@ class IngestConsumer:
                     pending.append((method.delivery_tag, body))
                 now = time.monotonic()
                 if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or method is None):
-                    prepared = self.engine.prepare([b for _, b in pending])   # overlaps the batch in flight
+                    prepared = self.engine.prepare([b for _, b in pending])  # overlaps the batch in flight
                     self._settle(ch, db, inflight)
                     inflight = self._start(ch, db, committer, pending, prepared)
                     pending = []
@@ -81,14 +92,15 @@ class IngestConsumer:
                     inflight = None
                     break
         finally:
-            committer.shutdown(wait=True)   # a commit under way finishes; its batch is acked only if settled
+            committer.shutdown(wait=True)  # a commit under way finishes; its batch is acked only if settled
             try:
-                ch.cancel()   # unacked deliveries go back to the queue
+                ch.cancel()  # unacked deliveries go back to the queue
             except Exception:  # noqa: BLE001 - the channel may already be gone
                 pass
 
-    def _start(self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes]],
-               prepared) -> _InFlight | None:
+    def _start(
+        self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes]], prepared
+    ) -> _InFlight | None:
         """Stage the batch here, commit it on the committer thread: while PostgreSQL writes and commits,
         this thread goes back to the broker and prepares the next batch. One batch in flight at most,
         so transactions stay in delivery order and the connection is never used by two threads."""
@@ -109,7 +121,7 @@ class IngestConsumer:
         try:
             inflight.done.result()
         except psycopg.OperationalError:
-            raise   # the database is away: reconnect; the broker redelivers everything unacked
+            raise  # the database is away: reconnect; the broker redelivers everything unacked
         except Exception:  # noqa: BLE001
             log.exception("ingest.batch_failed", size=len(inflight.batch))
             self._one_by_one(ch, db, inflight.batch)

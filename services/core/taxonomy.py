@@ -2,6 +2,7 @@
 
 Groups matter beyond reporting: Wish hands late *post-purchase* tickets to platform support.
 """
+
 from __future__ import annotations
 
 GROUPS: dict[str, tuple[str, ...]] = {

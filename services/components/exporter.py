@@ -4,23 +4,24 @@ Counters live in the database, written in the same transaction as the effect the
 so every process contributes to one exact series and a restart never resets or doubles one
 (no multiprocess directory to get wrong). Labels are bounded vocabularies only.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from . import kpis
-from .clock import Clock, SystemClock
-from .config import Settings
-from .db import connect
-from .logs import log
-from .taxonomy import CATEGORIES
-from .topology import WORKER_ACTORS, Topology
+from services.amqp.topology import WORKER_ACTORS, Topology
+from services.config import Settings
+from services.core.clock import Clock, SystemClock
+from services.core.taxonomy import CATEGORIES
+from services.logs import log
+from services.store import kpis
+from services.store.db import connect
 
 P = "ticketflow_"
 COUNTERS = {
@@ -30,10 +31,14 @@ COUNTERS = {
     "surveys_dispatched_total": ("Surveys sent (attempt 0) and reminders (1, 2).", ["attempt"]),
     "escalations_total": ("Tickets handed to platform support, by reason.", ["reason"]),
     "dead_letters_total": ("Messages that exhausted retries or crashed a consumer.", ["queue"]),
-    "worker_messages_total": ("Messages processed by dramatiq workers, by actor and outcome (all processes).",
-                              ["actor", "outcome"]),
-    "translation_provider_unavailable_total": ("Translations a provider could not serve (missing pair or binary,"
-                                               " open circuit, failure).", ["provider"]),
+    "worker_messages_total": (
+        "Messages processed by dramatiq workers, by actor and outcome (all processes).",
+        ["actor", "outcome"],
+    ),
+    "translation_provider_unavailable_total": (
+        "Translations a provider could not serve (missing pair or binary, open circuit, failure).",
+        ["provider"],
+    ),
 }
 HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
@@ -91,9 +96,11 @@ class DatabaseCollector:
             yield self._histogram(name, doc, label_names, by_name)
         now = self.clock.now()
         snap = kpis.platform_snapshot(conn, now)
-        for key, doc in (("csat_ratio", "Satisfied / rated surveys, platform-wide, last 7 days."),
-                         ("late_response_ratio", "Late / all merchant responses, platform-wide, last 7 days."),
-                         ("response_24h_ratio", "Buyer-started tickets answered within 24 h / all, last 7 days.")):
+        for key, doc in (
+            ("csat_ratio", "Satisfied / rated surveys, platform-wide, last 7 days."),
+            ("late_response_ratio", "Late / all merchant responses, platform-wide, last 7 days."),
+            ("response_24h_ratio", "Buyer-started tickets answered within 24 h / all, last 7 days."),
+        ):
             g = GaugeMetricFamily(P + key, doc)
             if snap.get(key) is not None:
                 g.add_metric([], snap[key])
@@ -126,7 +133,8 @@ class DatabaseCollector:
         for suffix in ("sum", "count"):
             for labels, v in by_name.get(f"{name}_{suffix}", []):
                 series[tuple(labels.get(k, "") for k in label_names)][suffix] = v
-        from .engine import HISTOGRAM_BUCKETS
+        from services.store.engine import HISTOGRAM_BUCKETS
+
         bounds = HISTOGRAM_BUCKETS[name]
         for key, s in series.items():
             buckets = [(repr(float(b)), s["buckets"].get(float(b), 0.0)) for b in bounds]
@@ -142,6 +150,7 @@ class DatabaseCollector:
             names += [q, f"{q}.XQ"]
         try:
             import pika
+
             conn = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
             try:
                 for q in names:
@@ -167,4 +176,5 @@ def serve(settings: Settings, components: list[str]):
     def close():
         server.shutdown()
         thread.join(timeout=5)
+
     return close

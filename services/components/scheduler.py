@@ -3,6 +3,7 @@
 Sleeps until the next due instant (at most `poll` seconds, so a timer inserted meanwhile
 waits at most that long): sub-second lag without a busy loop.
 """
+
 from __future__ import annotations
 
 import threading
@@ -10,15 +11,24 @@ import time
 
 import psycopg
 
-from .clock import Clock
-from .db import connect
-from .engine import Engine
-from .logs import log
+from services.core.clock import Clock
+from services.logs import log
+from services.store.db import connect
+from services.store.engine import Engine
 
 
 class Scheduler:
-    def __init__(self, database_url: str, engine: Engine, clock: Clock, *, poll: float = 0.2, batch: int = 200,
-                 health_every: float = 60.0, dedupe_days: float = 30.0):
+    def __init__(
+        self,
+        database_url: str,
+        engine: Engine,
+        clock: Clock,
+        *,
+        poll: float = 0.2,
+        batch: int = 200,
+        health_every: float = 60.0,
+        dedupe_days: float = 30.0,
+    ):
         self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
         self.health_every, self.dedupe_days = health_every, dedupe_days
 
@@ -32,13 +42,17 @@ class Scheduler:
                     while not stop.is_set():
                         if self.engine.fire_due(conn, self.clock.now(), self.batch):
                             continue
-                        if time.monotonic() >= next_health:   # housekeeping, when no timer is due
+                        if time.monotonic() >= next_health:  # housekeeping, when no timer is due
                             self.engine.refresh_health(conn)
                             self.engine.forget_old_ids(conn, self.dedupe_days)
                             next_health = time.monotonic() + self.health_every
                         nxt = conn.execute("select min(due_at) from timers").fetchone()[0]
                         conn.commit()
-                        wait = self.poll if nxt is None else max(0.0, min(self.poll, (nxt - self.clock.now()).total_seconds()))
+                        wait = (
+                            self.poll
+                            if nxt is None
+                            else max(0.0, min(self.poll, (nxt - self.clock.now()).total_seconds()))
+                        )
                         stop.wait(wait)
                 backoff = 0.5
             except psycopg.OperationalError as e:

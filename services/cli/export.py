@@ -10,6 +10,7 @@ closed ones, each by the time since their last change (`updated_at`, oldest firs
 The 60 s limit is claimed on the database clock before the rows are read, with a conditional
 upsert, so two racing exports of one merchant cannot both pass; a refused export exits 1.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,24 +19,37 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import IO, Iterator
+from typing import IO
 
 from schemas import format_rfc3339, parse_rfc3339
-
-from .config import Settings
-from .db import connect
-from .taxonomy import CATEGORIES
-from .ticket import CLOSED, STATUSES
+from services.config import Settings
+from services.core.taxonomy import CATEGORIES
+from services.core.ticket import CLOSED, STATUSES
+from services.store.db import connect
 
 MAX_ROWS = 50_000
 COOLDOWN_SECONDS = 60
-COLUMNS = ("ticket_id", "status", "category", "urgent", "opened_at", "updated_at", "due_at", "urges", "policy",
-           "order_id")
+COLUMNS = (
+    "ticket_id",
+    "status",
+    "category",
+    "urgent",
+    "opened_at",
+    "updated_at",
+    "due_at",
+    "urges",
+    "policy",
+    "order_id",
+)
 # DOMAIN "Working the list": longest waiting first, or newest (003); urges and time left order the work (002).
-SORTS = {"waiting": "updated_at, opened_at, id", "newest": "opened_at desc, id",
-         "priority": "urges desc, due_at nulls last, opened_at, id"}
+SORTS = {
+    "waiting": "updated_at, opened_at, id",
+    "newest": "opened_at desc, id",
+    "priority": "urges desc, due_at nulls last, opened_at, id",
+}
 OPEN = tuple(s for s in STATUSES if s != CLOSED)
 
 CLAIM_SQL = """
@@ -77,10 +91,16 @@ def export(settings: Settings, args, out: IO[str] | None = None, err: IO[str] | 
         print(f"ticketflow export: {args.output}: {e.strerror or e}", file=err)
         return 1
     where = "stdout" if args.output in (None, "-") else args.output
-    note = (f"; more tickets match: the export stops at {MAX_ROWS} rows, narrow it with --since/--until/--status"
-            if more else "")
-    print(f"ticketflow export: {written} ticket(s) of merchant {args.merchant} ({q['describe']}) "
-          f"written to {where} as {args.format}{note}", file=err)
+    note = (
+        f"; more tickets match: the export stops at {MAX_ROWS} rows, narrow it with --since/--until/--status"
+        if more
+        else ""
+    )
+    print(
+        f"ticketflow export: {written} ticket(s) of merchant {args.merchant} ({q['describe']}) "
+        f"written to {where} as {args.format}{note}",
+        file=err,
+    )
     return 0
 
 
@@ -91,8 +111,10 @@ def _query(args) -> dict:
         wanted = OPEN if status == "open" else tuple(s.strip() for s in status.split(",") if s.strip())
         bad = [s for s in wanted if s not in STATUSES]
         if bad or not wanted:
-            raise Usage(f"--status: unknown status {', '.join(bad) or status!r}; "
-                        f"use open, all, or one or more of {', '.join(STATUSES)}")
+            raise Usage(
+                f"--status: unknown status {', '.join(bad) or status!r}; "
+                f"use open, all, or one or more of {', '.join(STATUSES)}"
+            )
         where.append("status = any(%s)")
         params.append(list(wanted))
     filters["status"] = status
@@ -100,8 +122,10 @@ def _query(args) -> dict:
         cats = [c.strip() for c in args.category.split(",") if c.strip()]
         bad = [c for c in cats if c not in CATEGORIES]
         if bad or not cats:
-            raise Usage(f"--category: unknown category {', '.join(bad) or args.category!r}; "
-                        f"use one or more of {', '.join(CATEGORIES)}")
+            raise Usage(
+                f"--category: unknown category {', '.join(bad) or args.category!r}; "
+                f"use one or more of {', '.join(CATEGORIES)}"
+            )
         where.append("category = any(%s)")
         params.append(cats)
         filters["category"] = ",".join(cats)
@@ -123,9 +147,11 @@ def _query(args) -> dict:
     if since is not None and until is not None and since >= until:
         raise Usage("--since must be before --until")
     order = SORTS[getattr(args, "sort", None) or "waiting"]
-    sql = (f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id from tickets"
-           f" where {' and '.join(where)}"
-           f" order by (status = '{CLOSED}'), {order} limit %s")
+    sql = (
+        f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id from tickets"
+        f" where {' and '.join(where)}"
+        f" order by (status = '{CLOSED}'), {order} limit %s"
+    )
     describe = ", ".join(f"{k} {v}" for k, v in filters.items())
     return {"sql": sql, "params": params, "filters": filters, "describe": describe}
 
@@ -142,16 +168,20 @@ def _instant(text: str | None, option: str) -> datetime | None:
 def _claim(conn, merchant_id: str, filters: dict) -> str | None:
     """Claim this merchant's export slot (committed at once); a refusal message when it is taken."""
     with conn.transaction():
-        got = conn.execute(CLAIM_SQL, {"m": merchant_id, "filters": json.dumps(filters),
-                                       "cooldown": COOLDOWN_SECONDS}).fetchone()
+        got = conn.execute(
+            CLAIM_SQL, {"m": merchant_id, "filters": json.dumps(filters), "cooldown": COOLDOWN_SECONDS}
+        ).fetchone()
         if got:
             return None
-        last_at, now = conn.execute("select last_at, now() from merchant_exports where merchant_id = %s",
-                                    (merchant_id,)).fetchone()
+        last_at, now = conn.execute(
+            "select last_at, now() from merchant_exports where merchant_id = %s", (merchant_id,)
+        ).fetchone()
     allowed = last_at + timedelta(seconds=COOLDOWN_SECONDS)
     wait = max(1, math.ceil((allowed - now).total_seconds()))
-    return (f"merchant {merchant_id} was exported at {format_rfc3339(last_at)}; one export per {COOLDOWN_SECONDS} s,"
-            f" the next is allowed from {format_rfc3339(allowed)} (in {wait} s)")
+    return (
+        f"merchant {merchant_id} was exported at {format_rfc3339(last_at)}; one export per {COOLDOWN_SECONDS} s,"
+        f" the next is allowed from {format_rfc3339(allowed)} (in {wait} s)"
+    )
 
 
 def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
@@ -176,8 +206,18 @@ def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
 
 def _json_row(r) -> list:
     id_, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id = r
-    return [id_, status, category, bool(urgent), format_rfc3339(opened_at), format_rfc3339(updated_at),
-            format_rfc3339(due_at) if due_at else None, int(urges), policy, order_id]
+    return [
+        id_,
+        status,
+        category,
+        bool(urgent),
+        format_rfc3339(opened_at),
+        format_rfc3339(updated_at),
+        format_rfc3339(due_at) if due_at else None,
+        int(urges),
+        policy,
+        order_id,
+    ]
 
 
 def _csv_row(r) -> list:

@@ -3,6 +3,7 @@
 State is a plain model serialised to one JSONB column: the core needs no ORM, and a
 migration never has to touch per-field columns for a rule that only the core reads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ USER_CONFIRMING = "user_confirming"
 AWAITING_PLATFORM = "awaiting_platform"
 CLOSED = "closed"
 STATUSES = (AWAITING_MERCHANT, AWAITING_CUSTOMER, USER_CONFIRMING, AWAITING_PLATFORM, CLOSED)
+OPEN_STATUSES = STATUSES[:-1]
 
 # Timer kinds: one pending timer per (ticket, kind), moved or dropped as the ticket changes.
 T_WARNING = "merchant_response.warning"
@@ -36,7 +38,7 @@ class MerchantClock(BaseModel):
 
 class Survey(BaseModel):
     cycle: int = 0
-    scheduled_for: datetime | None = None    # deferred first send (quiet hours)
+    scheduled_for: datetime | None = None  # deferred first send (quiet hours)
     first_sent_at: datetime | None = None
     last_sent_at: datetime | None = None
     reminders: int = 0
@@ -72,7 +74,7 @@ class Ticket(BaseModel):
     responses: int = 0
     late_responses: int = 0
     refund: dict[str, Any] | None = None
-    order: dict[str, Any] | None = None     # the order the ticket is about, as upstream sent it
+    order: dict[str, Any] | None = None  # the order the ticket is about, as upstream sent it
 
     @property
     def order_id(self) -> str | None:
@@ -82,13 +84,18 @@ class Ticket(BaseModel):
     def is_open(self) -> bool:
         return self.status != CLOSED
 
-    def clone(self) -> "Ticket":
+    def clone(self) -> Ticket:
         """A copy the core may mutate: the nested models hold scalars only, so copying them one level
         deep is a full copy, at a fraction of `model_copy(deep=True)`'s cost on the hot path."""
-        return self.model_copy(update={
-            "clock": self.clock.model_copy() if self.clock else None, "survey": self.survey.model_copy(),
-            "labels": list(self.labels), "refund": dict(self.refund) if self.refund else None,
-            "order": dict(self.order) if self.order else None})
+        return self.model_copy(
+            update={
+                "clock": self.clock.model_copy() if self.clock else None,
+                "survey": self.survey.model_copy(),
+                "labels": list(self.labels),
+                "refund": dict(self.refund) if self.refund else None,
+                "order": dict(self.order) if self.order else None,
+            }
+        )
 
 
 FactKind = Literal["opened", "first_response", "response", "rating"]
@@ -102,9 +109,9 @@ class Fact:
     merchant_id: str
     policy: str
     at: datetime
-    value: float | None = None          # first_response: seconds; rating: 1-5
-    late: bool | None = None            # response: was the merchant late
-    opened_at: datetime | None = None   # first_response: when the ticket opened
+    value: float | None = None  # first_response: seconds; rating: 1-5
+    late: bool | None = None  # response: was the merchant late
+    opened_at: datetime | None = None  # first_response: when the ticket opened
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,8 @@ class Outcome:
     timers: dict[str, datetime | None] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
-    rejection: tuple[str, str] | None = None     # (reason, detail)
-    messages: list[dict[str, Any]] = field(default_factory=list)   # messages to store (text stays in the DB)
+    rejection: tuple[str, str] | None = None  # (reason, detail)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # messages to store (text stays in the DB)
 
     def emit(self, type_: str, **data: Any) -> None:
         data.setdefault("merchant_id", self.ticket.merchant_id if self.ticket else None)

@@ -5,6 +5,7 @@ ingest, the scheduler, `tick` and the demo all share one path.
 Lock order is always tickets (sorted by id) before timers, in every caller, so concurrent
 ingest and scheduler processes never deadlock on each other.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,15 +17,14 @@ from functools import lru_cache
 from typing import Any
 
 from schemas import Inbound, Rejected, decode
-
-from . import kpis
-from .clock import Clock
-from .lifecycle import Lifecycle, classification_key
-from .logs import log
-from .outbox import Writes
-from .policies import Policy
-from .ticket import CLOSED, Outcome, Ticket
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.core.clock import Clock
+from services.core.lifecycle import Lifecycle, classification_key
+from services.core.policies import Policy
+from services.core.ticket import CLOSED, Outcome, Ticket
+from services.logs import log
+from services.store import kpis
+from services.store.outbox import Writes
 
 
 @dataclass
@@ -36,8 +36,20 @@ class BatchResult:
 
 
 HISTOGRAM_BUCKETS = {
-    "first_response_seconds": (60, 300, 900, 1800, 3600, 7200, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600,
-                               72 * 3600, 7 * 86400),
+    "first_response_seconds": (
+        60,
+        300,
+        900,
+        1800,
+        3600,
+        7200,
+        4 * 3600,
+        12 * 3600,
+        24 * 3600,
+        48 * 3600,
+        72 * 3600,
+        7 * 86400,
+    ),
     "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 }
 
@@ -54,7 +66,7 @@ def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
 @dataclass
 class Prepared:
     decoded: list[tuple[bytes, Inbound | Rejected]]
-    classified: dict[tuple[str, str | None], Any]   # (text, locale) -> the classifier's answer
+    classified: dict[tuple[str, str | None], Any]  # (text, locale) -> the classifier's answer
 
 
 @dataclass
@@ -79,8 +91,15 @@ class _Classified:
 
 
 class Engine:
-    def __init__(self, topology: Topology, lifecycle: Lifecycle, policies: dict[str, Policy], clock: Clock,
-                 parking_limit: int = 10_000, parking_seconds: float = 600.0):
+    def __init__(
+        self,
+        topology: Topology,
+        lifecycle: Lifecycle,
+        policies: dict[str, Policy],
+        clock: Clock,
+        parking_limit: int = 10_000,
+        parking_seconds: float = 600.0,
+    ):
         self.topology, self.lifecycle, self.policies, self.clock = topology, lifecycle, policies, clock
         self.parking_limit, self.parking_window = parking_limit, timedelta(seconds=parking_seconds)
         self._classify = _Classified(lifecycle.classify)
@@ -148,15 +167,23 @@ class Engine:
         tickets = self._lock_tickets(cur, subjects)
         parked_now = None
         opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
-        with_parked = {r[0] for r in cur.execute(
-            "select distinct ticket_id from parked_events where ticket_id = any(%s)", (opening,))} if opening else set()
+        with_parked = (
+            {
+                r[0]
+                for r in cur.execute(
+                    "select distinct ticket_id from parked_events where ticket_id = any(%s)", (opening,)
+                )
+            }
+            if opening
+            else set()
+        )
         self._classify.ready = prepared.classified
         try:
             for (body, ev), key in zip(decoded, keys):
                 if key not in fresh:
                     result.duplicates += 1
                     continue
-                fresh.discard(key)   # a second copy inside the same batch is a duplicate too
+                fresh.discard(key)  # a second copy inside the same batch is a duplicate too
                 if isinstance(ev, Rejected):
                     self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, key, result)
                     continue
@@ -165,11 +192,25 @@ class Engine:
                     if parked_now is None:
                         parked_now = cur.execute("select count(*) from parked_events").fetchone()[0]
                     if parked_now >= self.parking_limit:
-                        self._reject(w, cur, body, "unknown_ticket", "no ticket.opened and the parking lot is full",
-                                     ev.id, ev.subject, None, now, key, result)
+                        self._reject(
+                            w,
+                            cur,
+                            body,
+                            "unknown_ticket",
+                            "no ticket.opened and the parking lot is full",
+                            ev.id,
+                            ev.subject,
+                            None,
+                            now,
+                            key,
+                            result,
+                        )
                         continue
-                    cur.execute("insert into parked_events (event_id, ticket_id, time, body, parked_at)"
-                                " values (%s, %s, %s, %s, %s) on conflict do nothing", (ev.id, ev.subject, ev.time, body, now))
+                    cur.execute(
+                        "insert into parked_events (event_id, ticket_id, time, body, parked_at)"
+                        " values (%s, %s, %s, %s, %s) on conflict do nothing",
+                        (ev.id, ev.subject, ev.time, body, now),
+                    )
                     cur.execute("update inbound_events set outcome = 'parked' where id = %s", (ev.id,))
                     parked_now += 1
                     with_parked.add(ev.subject)
@@ -189,17 +230,30 @@ class Engine:
         """Reject parked events older than the parking window (processing time) as unknown_ticket."""
         now = self.clock.now()
         with conn.transaction(), conn.cursor() as cur:
-            rows = cur.execute("delete from parked_events where event_id in (select event_id from parked_events"
-                               " where parked_at <= %s order by parked_at limit 1000 for update skip locked)"
-                               " returning event_id, ticket_id, body", (now - self.parking_window,)).fetchall()
+            rows = cur.execute(
+                "delete from parked_events where event_id in (select event_id from parked_events"
+                " where parked_at <= %s order by parked_at limit 1000 for update skip locked)"
+                " returning event_id, ticket_id, body",
+                (now - self.parking_window,),
+            ).fetchall()
             if not rows:
                 return 0
             w = Writes(self.topology)
             result = BatchResult()
             for event_id, ticket_id, body in rows:
-                self._reject(w, cur, bytes(body), "unknown_ticket",
-                             f"no ticket.opened within {self.parking_window.total_seconds():.0f} s",
-                             event_id, ticket_id, None, now, event_id, result)
+                self._reject(
+                    w,
+                    cur,
+                    bytes(body),
+                    "unknown_ticket",
+                    f"no ticket.opened within {self.parking_window.total_seconds():.0f} s",
+                    event_id,
+                    ticket_id,
+                    None,
+                    now,
+                    event_id,
+                    result,
+                )
             w.flush(cur)
         return len(rows)
 
@@ -207,22 +261,30 @@ class Engine:
     def fire_due(self, conn, until: datetime, limit: int = 200) -> int:
         """Fire up to `limit` timers due at or before `until`, earliest first; returns how many fired."""
         with conn.transaction(), conn.cursor() as cur:
-            due = cur.execute("select ticket_id, kind, due_at from timers where due_at <= %s"
-                              " order by due_at, ticket_id, kind limit %s", (until, limit)).fetchall()
+            due = cur.execute(
+                "select ticket_id, kind, due_at from timers where due_at <= %s"
+                " order by due_at, ticket_id, kind limit %s",
+                (until, limit),
+            ).fetchall()
             if not due:
                 return 0
             tickets = self._lock_tickets(cur, sorted({r[0] for r in due}), skip_locked=True)
-            live = {(r[0], r[1], r[2]) for r in cur.execute(
-                "select ticket_id, kind, due_at from timers where ticket_id = any(%s) and due_at <= %s"
-                " for update skip locked", (list(tickets), until))}
+            live = {
+                (r[0], r[1], r[2])
+                for r in cur.execute(
+                    "select ticket_id, kind, due_at from timers where ticket_id = any(%s) and due_at <= %s"
+                    " for update skip locked",
+                    (list(tickets), until),
+                )
+            }
             w = Writes(self.topology)
             changed: dict[str, Ticket] = {}
             fired = 0
             for ticket_id, kind, due_at in due:
                 t = tickets.get(ticket_id)
                 if t is None or (ticket_id, kind, due_at) not in live:
-                    continue   # another scheduler has it, or the ticket is busy: next round
-                w.timers[(ticket_id, kind)] = None   # fired; the outcome may set it again
+                    continue  # another scheduler has it, or the ticket is busy: next round
+                w.timers[(ticket_id, kind)] = None  # fired; the outcome may set it again
                 o = self.lifecycle.fire(t, kind, due_at)
                 cause = f"timer:{ticket_id}:{kind}:{due_at.isoformat()}"
                 w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
@@ -230,7 +292,7 @@ class Engine:
                 tickets[ticket_id] = changed[ticket_id] = o.ticket or t
                 fired += 1
                 lag = (self.clock.now() - due_at).total_seconds()
-                if 0 <= lag < 3600:   # only a scheduler on the wall clock has a meaningful lag
+                if 0 <= lag < 3600:  # only a scheduler on the wall clock has a meaningful lag
                     self._observe(w, "timer_lag_seconds", lag, {})
             self._save(cur, changed.values())
             self._record_kpis(w, cur)
@@ -259,9 +321,11 @@ class Engine:
         """Drop dedupe ids older than `days` of processing time, a bounded slice at a time: a redelivery
         weeks later is not a risk worth an ever-growing table (nothing parked is ever dropped here)."""
         with conn.transaction():
-            n = conn.execute("delete from inbound_events where id in (select id from inbound_events where"
-                             " received_at < %s and outcome <> 'parked' order by received_at limit %s)",
-                             (self.clock.now() - timedelta(days=days), limit)).rowcount
+            n = conn.execute(
+                "delete from inbound_events where id in (select id from inbound_events where"
+                " received_at < %s and outcome <> 'parked' order by received_at limit %s)",
+                (self.clock.now() - timedelta(days=days), limit),
+            ).rowcount
         return n
 
     def refresh_health(self, conn, limit: int = 500) -> int:
@@ -273,8 +337,14 @@ class Engine:
                 at = kpis.watermark(conn)
                 w = Writes(self.topology)
                 for merchant_id, data in changes:
-                    w.event(cause=f"health-refresh:{merchant_id}:{at.isoformat()}:{data['state']}", n=0,
-                            type_="merchant.health_changed", subject=merchant_id, at=at, data=data)
+                    w.event(
+                        cause=f"health-refresh:{merchant_id}:{at.isoformat()}:{data['state']}",
+                        n=0,
+                        type_="merchant.health_changed",
+                        subject=merchant_id,
+                        at=at,
+                        data=data,
+                    )
                 w.flush(cur)
         return len(changes)
 
@@ -286,8 +356,14 @@ class Engine:
             return
         at = max(f.at for f in w.facts)
         for merchant_id, data in kpis.record(cur, w.facts, self.policies):
-            w.event(cause=f"health:{merchant_id}:{at.isoformat()}:{data['previous']}>{data['state']}", n=0,
-                    type_="merchant.health_changed", subject=merchant_id, at=at, data=data)
+            w.event(
+                cause=f"health:{merchant_id}:{at.isoformat()}:{data['previous']}>{data['state']}",
+                n=0,
+                type_="merchant.health_changed",
+                subject=merchant_id,
+                at=at,
+                data=data,
+            )
         w.facts = []
 
     @staticmethod
@@ -311,38 +387,62 @@ class Engine:
         vals = list(rows.values())
         got = cur.execute(
             "insert into inbound_events (id, ticket_id, type, time, received_at, outcome)"
-            " select * from unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])"
+            " select * from unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[],"
+            " %b::text[])"
             " on conflict (id) do nothing returning id",
-            [list(c) for c in zip(*vals)]).fetchall()
+            [list(c) for c in zip(*vals)],
+        ).fetchall()
         return {r[0] for r in got}
 
     @staticmethod
     def _lock_tickets(cur, ids: list[str], skip_locked: bool = False) -> dict[str, Ticket]:
         if not ids:
             return {}
-        rows = cur.execute("select id, state from tickets where id = any(%s) order by id for update"
-                           + (" skip locked" if skip_locked else ""), (ids,)).fetchall()
+        rows = cur.execute(
+            "select id, state from tickets where id = any(%s) order by id for update"
+            + (" skip locked" if skip_locked else ""),
+            (ids,),
+        ).fetchall()
         return {r[0]: Ticket.model_validate(r[1]) for r in rows}
 
-    def _apply(self, w: Writes, cur, t: Ticket | None, ev: Inbound, body: bytes, now: datetime,
-               result: BatchResult) -> Ticket | None:
+    def _apply(
+        self, w: Writes, cur, t: Ticket | None, ev: Inbound, body: bytes, now: datetime, result: BatchResult
+    ) -> Ticket | None:
         o = self.lifecycle.apply(t, ev)
         w.count("events_ingested_total", type=ev.type)
         w.note(ev.subject, ev.time, "in", ev.type, ev.id, {})
         if o.rejection:
             reason, detail = o.rejection
-            self._reject(w, cur, body, reason, detail, ev.id, ev.subject, t.merchant_id if t else None, now, ev.id,
-                         result, update_outcome=True)
+            self._reject(
+                w,
+                cur,
+                body,
+                reason,
+                detail,
+                ev.id,
+                ev.subject,
+                t.merchant_id if t else None,
+                now,
+                ev.id,
+                result,
+                update_outcome=True,
+            )
             return None
         self._persist(w, cur, t, o, ev.id, ev.time)
         result.applied += 1
-        log.debug("event.applied", event_id=ev.id, ticket_id=ev.subject, type=ev.type,
-                 status=o.ticket.status if o.ticket else None)
+        log.debug(
+            "event.applied",
+            event_id=ev.id,
+            ticket_id=ev.subject,
+            type=ev.type,
+            status=o.ticket.status if o.ticket else None,
+        )
         return o.ticket
 
     def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult) -> Ticket:
-        rows = cur.execute("delete from parked_events where ticket_id = %s returning event_id, time, body",
-                           (t.id,)).fetchall()
+        rows = cur.execute(
+            "delete from parked_events where ticket_id = %s returning event_id, time, body", (t.id,)
+        ).fetchall()
         for event_id, _, body in sorted(rows, key=lambda r: (r[1], r[0])):
             body = bytes(body)
             ev = decode(body)
@@ -375,7 +475,7 @@ class Engine:
         if type_ == "ticket.status_changed" and data.get("from"):
             w.count("tickets", -1, status=data["from"])
             w.count("tickets", 1, status=data["to"])
-            if CLOSED in (data["from"], data["to"]):   # the red count per category (DOMAIN, seed 000)
+            if CLOSED in (data["from"], data["to"]):  # the red count per category (DOMAIN, seed 000)
                 w.count("open_tickets", -1 if data["to"] == CLOSED else 1, category=t.category)
         elif type_ == "sla.breached":
             w.count("sla_breaches_total", policy=t.policy, clock=data["clock"])
@@ -386,19 +486,37 @@ class Engine:
 
     def _observe(self, w: Writes, name: str, value: float, labels: dict[str, str]) -> None:
         bounds, buckets, count, total = _histogram_keys(name, tuple(sorted(labels.items())))
-        for key in buckets[bisect_left(bounds, value):]:   # cumulative: every bucket at or above the value
+        for key in buckets[bisect_left(bounds, value) :]:  # cumulative: every bucket at or above the value
             w.counters[key] += 1
         w.counters[count] += 1
         w.counters[total] += value
 
-    def _reject(self, w: Writes, cur, body: bytes, reason: str, detail: str, event_id: str | None,
-                subject: str | None, merchant_id: str | None, now: datetime, key: str, result: BatchResult,
-                update_outcome: bool = False) -> None:
+    def _reject(
+        self,
+        w: Writes,
+        cur,
+        body: bytes,
+        reason: str,
+        detail: str,
+        event_id: str | None,
+        subject: str | None,
+        merchant_id: str | None,
+        now: datetime,
+        key: str,
+        result: BatchResult,
+        update_outcome: bool = False,
+    ) -> None:
         result.rejected[reason] = result.rejected.get(reason, 0) + 1
         w.count("events_rejected_total", reason=reason)
         cause = f"rejected:{key}"
-        w.event(cause=cause, n=0, type_="event.rejected", subject=subject or "unknown", at=now,
-                data={"merchant_id": merchant_id, "event_id": event_id, "reason": reason, "detail": detail})
+        w.event(
+            cause=cause,
+            n=0,
+            type_="event.rejected",
+            subject=subject or "unknown",
+            at=now,
+            data={"merchant_id": merchant_id, "event_id": event_id, "reason": reason, "detail": detail},
+        )
         w.raw_rejected(body, reason, detail, event_id, message_id=f"{cause}#raw")
         if update_outcome or reason == "unknown_ticket":
             cur.execute("update inbound_events set outcome = %s where id = %s", (f"rejected:{reason}", key))
@@ -408,9 +526,23 @@ class Engine:
     def _save(cur, tickets) -> None:
         """One statement for the batch's tickets: without prepared statements (PgBouncer-safe), an
         executemany costs the server a parse and plan per row, the largest wait of an ingest batch."""
-        rows = [(t.id, t.merchant_id, t.policy, t.status, t.category, t.urgent, t.urges, t.opened_at, t.updated_at,
-                 t.clock.due_at if t.clock and t.status != CLOSED else None, t.order_id, t.model_dump_json())
-                for t in tickets]
+        rows = [
+            (
+                t.id,
+                t.merchant_id,
+                t.policy,
+                t.status,
+                t.category,
+                t.urgent,
+                t.urges,
+                t.opened_at,
+                t.updated_at,
+                t.clock.due_at if t.clock and t.status != CLOSED else None,
+                t.order_id,
+                t.model_dump_json(),
+            )
+            for t in tickets
+        ]
         if rows:
             cur.execute(
                 "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
@@ -419,4 +551,6 @@ class Engine:
                 " %b::text[], %b::jsonb[])"
                 " on conflict (id) do update set status = excluded.status, category = excluded.category,"
                 " urgent = excluded.urgent, urges = excluded.urges, updated_at = excluded.updated_at,"
-                " due_at = excluded.due_at, state = excluded.state", [list(c) for c in zip(*rows)])
+                " due_at = excluded.due_at, state = excluded.state",
+                [list(c) for c in zip(*rows)],
+            )

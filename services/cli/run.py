@@ -3,16 +3,17 @@
 Each component is also a process of its own when run alone (`--components relay`), which is
 how a deployment scales them; threads keep a small installation to one process.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 
-from .bootstrap import build_engine
-from .clock import SystemClock
-from .config import Settings
-from .logs import log
-from .topology import Topology
+from services.amqp.topology import Topology
+from services.bootstrap import build_engine
+from services.config import Settings
+from services.core.clock import SystemClock
+from services.logs import log
 
 COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
 
@@ -38,21 +39,35 @@ def run(settings: Settings, components: list[str]) -> int:
         threads.append(t)
 
     if "ingest" in components:
-        from .ingest import IngestConsumer
-        from .language import warm_up
-        warm_up()   # load the classifier and detector now, not on the first ticket
-        start("ingest", IngestConsumer(settings.amqp_url, settings.database_url, topology, engine,
-                                       batch=settings.ingest_batch, prefetch=settings.ingest_prefetch).run)
+        from services.components.ingest import IngestConsumer
+        from services.language import warm_up
+
+        warm_up()  # load the classifier and detector now, not on the first ticket
+        start(
+            "ingest",
+            IngestConsumer(
+                settings.amqp_url,
+                settings.database_url,
+                topology,
+                engine,
+                batch=settings.ingest_batch,
+                prefetch=settings.ingest_prefetch,
+            ).run,
+        )
     if "relay" in components:
-        from .relay import AmqpPublisher, Relay
+        from services.amqp.publisher import AmqpPublisher
+        from services.components.relay import Relay
+
         start("relay", Relay(settings.database_url, AmqpPublisher(settings.amqp_url)).run)
     if "scheduler" in components:
-        from .scheduler import Scheduler
+        from services.components.scheduler import Scheduler
+
         start("scheduler", Scheduler(settings.database_url, engine, clock, dedupe_days=settings.dedupe_days).run)
     if "workers" in components:
         closers.append(_start_workers(settings, topology))
     if "exporter" in components:
-        from .exporter import serve
+        from services.components.exporter import serve
+
         closers.append(serve(settings, components))
     log.info("run.started", components=components, namespace=settings.namespace)
     stop.wait()
@@ -67,12 +82,14 @@ def run(settings: Settings, components: list[str]) -> int:
 def _guard(name, target, stop: threading.Event):
     """A component that dies of a bug stops the process (a supervisor restarts it) rather than
     leaving a half-working pipeline that looks alive."""
+
     def body():
         try:
             target(stop)
         except Exception:  # noqa: BLE001
             log.exception("component.crashed", component=name)
             stop.set()
+
     return body
 
 
@@ -80,15 +97,13 @@ def _start_workers(settings: Settings, topology: Topology):
     from dramatiq import Worker
     from psycopg_pool import ConnectionPool
 
+    from services.jobs.translation import TranslationJob
+    from services.language import build_translator
     from workers.broker import make_broker
     from workers.registry import register_all
 
-    from .language import build_translator
-    from .translation_job import TranslationJob
-
     broker = make_broker(settings.amqp_url, database_url=settings.database_url)
-    pool = ConnectionPool(settings.database_url, min_size=1, max_size=4, kwargs={"prepare_threshold": None},
-                          open=True)
+    pool = ConnectionPool(settings.database_url, min_size=1, max_size=4, kwargs={"prepare_threshold": None}, open=True)
     job = TranslationJob(pool, topology, build_translator(settings.libretranslate_url))
     register_all(broker, topology, database_url=settings.database_url, translation_job=job)
     worker = Worker(broker, worker_threads=4)
@@ -98,4 +113,5 @@ def _start_workers(settings: Settings, topology: Topology):
         worker.stop()
         broker.close()
         pool.close()
+
     return close

@@ -3,6 +3,7 @@
 Queue arguments cannot change once a queue exists (PITFALLS.md), so they are chosen here,
 once; extras such as alternate exchanges belong in broker policies, not arguments.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,11 @@ class Topology:
         for exchange in (self.inbound, self.outbound):
             channel.exchange_declare(exchange, "topic", durable=True)
         channel.queue_declare(self.failed_queue, durable=True)
-        channel.queue_declare(self.ingest_queue, durable=True, arguments={
-            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.failed_queue})
+        channel.queue_declare(
+            self.ingest_queue,
+            durable=True,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.failed_queue},
+        )
         channel.queue_bind(self.ingest_queue, self.inbound, "#")
         channel.queue_declare(self.rejected_queue, durable=True)
 

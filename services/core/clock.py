@@ -1,4 +1,5 @@
 """The one clock: nothing else reads the wall clock, so tests and `tick` can move time."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
