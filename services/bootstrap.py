@@ -1,10 +1,16 @@
-"""Composition root: the one place that wires settings, policies, the core and its adapters."""
+"""Composition root: the one place that wires settings, policies, the core and its adapters.
+
+`run`, `demo`, `tick` and `migrate` all build what they need here, so every process is put
+together the same way (the broker before any actor, pools with PgBouncer-safe settings).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from services.amqp.topology import Topology
+import dramatiq
+
+from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
 from services.core.lifecycle import Lifecycle
@@ -12,12 +18,15 @@ from services.core.policies import Policy, load_policies
 from services.store.engine import Engine
 
 
-def classify_message(text: str, locale: str | None):
-    """Detect the language, then classify in it; what the core calls at ticket.opened."""
-    from services.language import default_classifier, detect_language
+def inline_classifier(name: str = "lexlinear"):
+    """What the core gets for a ticket.opened: detect the language, then classify in it with the
+    backend `TICKETFLOW_CLASSIFIER` names (loaded once, on first use or at `warm_up`)."""
+    from services.language import detect_language, get_classifier
 
-    detected = detect_language(text, locale)
-    return default_classifier().classify(text, detected.language)
+    def classify_message(text: str, locale: str | None):
+        return get_classifier(name).classify(text, detect_language(text, locale).language)
+
+    return classify_message
 
 
 class DetectedLanguages:
@@ -35,17 +44,65 @@ class DetectedLanguages:
 
 
 @lru_cache(maxsize=8)
-def _policies(path: str | None) -> dict[str, Policy]:
+def policies(path: str | None) -> dict[str, Policy]:
     return load_policies(path)
 
 
 def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
-    policies = _policies(settings.policies_path)
+    p = policies(settings.policies_path)
     return Engine(
         Topology(settings.namespace),
-        Lifecycle(policies, classify_message, DetectedLanguages()),
-        policies,
+        Lifecycle(p, DetectedLanguages()),
+        inline_classifier(settings.classifier),
+        p,
         clock or SystemClock(),
         parking_limit=settings.parking_limit,
         parking_seconds=settings.parking_seconds,
     )
+
+
+def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4):
+    """The dramatiq broker (first: actors bind to it), the jobs' pool, every actor registered, and a
+    Worker ready to start; `amqp_url=None` gives the in-process stub broker of the demo.
+    Returns (broker, worker, close)."""
+    from dramatiq import Worker
+
+    from services.jobs.translation import TranslationJob
+    from services.language import build_translator
+    from services.store.db import pool
+    from workers.broker import make_broker
+    from workers.registry import register_all
+
+    topology = Topology(settings.namespace)
+    broker = make_broker(amqp_url, database_url=settings.database_url)
+    jobs_pool = pool(settings.database_url, max_size=threads)
+    job = TranslationJob(jobs_pool, topology, build_translator(settings.libretranslate_url))
+    register_all(broker, topology, database_url=settings.database_url, translation_job=job)
+    worker = Worker(broker, worker_threads=threads, worker_timeout=100 if amqp_url is None else 1000)
+
+    def close() -> None:
+        worker.stop()
+        broker.close()
+        jobs_pool.close()
+
+    return broker, worker, close
+
+
+def declare_topology(settings: Settings) -> None:
+    """Exchanges and queues `run` consumes from (what `migrate` promises), and the workers' queues."""
+    import pika
+
+    from workers.broker import make_broker
+
+    topology = Topology(settings.namespace)
+    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        topology.declare(conn.channel())
+    finally:
+        conn.close()
+    broker: dramatiq.Broker = make_broker(settings.amqp_url)
+    try:
+        for actor in WORKER_ACTORS:
+            broker.declare_queue(topology.worker_queue(actor), ensure=True)
+    finally:
+        broker.close()

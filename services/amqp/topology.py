@@ -51,21 +51,3 @@ class Topology:
         )
         channel.queue_bind(self.ingest_queue, self.inbound, "#")
         channel.queue_declare(self.rejected_queue, durable=True)
-
-
-def declare_all(amqp_url: str, topology: Topology) -> None:
-    import pika
-
-    from workers.broker import make_broker
-
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        topology.declare(conn.channel())
-    finally:
-        conn.close()
-    broker = make_broker(amqp_url)
-    try:
-        for actor in WORKER_ACTORS:
-            broker.declare_queue(topology.worker_queue(actor), ensure=True)
-    finally:
-        broker.close()

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from importlib import resources
 from pathlib import Path
 
-from dramatiq import Message, Worker
+from dramatiq import Message
 
 from services.amqp.topology import Topology
 from services.bootstrap import build_engine
@@ -81,25 +81,12 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 
 
 def _replay(settings: Settings, lines: list[str]) -> dict:
-    from psycopg_pool import ConnectionPool
-
+    from services.bootstrap import build_workers
     from services.cli.merchant import demo_summary
-    from services.jobs.translation import TranslationJob
-    from services.language import build_translator
-    from workers.broker import make_broker
-    from workers.registry import register_all
 
     topology = Topology(settings.namespace)
     engine = build_engine(settings, SystemClock())
-    broker = make_broker(None, database_url=settings.database_url)
-    pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, open=True)
-    register_all(
-        broker,
-        topology,
-        database_url=settings.database_url,
-        translation_job=TranslationJob(pool, topology, build_translator(settings.libretranslate_url)),
-    )
-    worker = Worker(broker, worker_threads=1, worker_timeout=100)
+    broker, worker, close_workers = build_workers(settings, amqp_url=None, threads=1)
     worker.start()
     publisher = MemoryPublisher(broker, topology)
     relay = Relay(settings.database_url, publisher)
@@ -127,8 +114,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
             snapshot = demo_summary(conn)
             statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
     finally:
-        worker.stop()
-        pool.close()
+        close_workers()
     return {
         "events": publisher.events,
         "rejected": publisher.rejected,

@@ -120,7 +120,7 @@ class _Usage(Exception):
 def cmd_migrate(args, settings: Settings) -> int:
     import psycopg
 
-    from services.amqp.topology import Topology, declare_all
+    from services.bootstrap import declare_topology
     from services.store.db import migrate
 
     try:
@@ -128,7 +128,7 @@ def cmd_migrate(args, settings: Settings) -> int:
     except psycopg.Error as e:
         raise Failure(f"database: {str(e).strip().splitlines()[0]}") from None
     try:
-        declare_all(settings.amqp_url, Topology(settings.namespace))
+        declare_topology(settings)
     except Exception as e:  # noqa: BLE001
         raise Failure(f"broker topology: {type(e).__name__} {str(e)[:160]}") from None
     print(

@@ -64,7 +64,11 @@ def run(settings: Settings, components: list[str]) -> int:
 
         start("scheduler", Scheduler(settings.database_url, engine, clock, dedupe_days=settings.dedupe_days).run)
     if "workers" in components:
-        closers.append(_start_workers(settings, topology))
+        from services.bootstrap import build_workers
+
+        _, worker, close_workers = build_workers(settings, amqp_url=settings.amqp_url)
+        worker.start()
+        closers.append(close_workers)
     if "exporter" in components:
         from services.components.exporter import serve
 
@@ -91,27 +95,3 @@ def _guard(name, target, stop: threading.Event):
             stop.set()
 
     return body
-
-
-def _start_workers(settings: Settings, topology: Topology):
-    from dramatiq import Worker
-    from psycopg_pool import ConnectionPool
-
-    from services.jobs.translation import TranslationJob
-    from services.language import build_translator
-    from workers.broker import make_broker
-    from workers.registry import register_all
-
-    broker = make_broker(settings.amqp_url, database_url=settings.database_url)
-    pool = ConnectionPool(settings.database_url, min_size=1, max_size=4, kwargs={"prepare_threshold": None}, open=True)
-    job = TranslationJob(pool, topology, build_translator(settings.libretranslate_url))
-    register_all(broker, topology, database_url=settings.database_url, translation_job=job)
-    worker = Worker(broker, worker_threads=4)
-    worker.start()
-
-    def close():
-        worker.stop()
-        broker.close()
-        pool.close()
-
-    return close

@@ -7,24 +7,19 @@ import sys
 
 from services.config import Settings
 from services.core.ticket import Ticket
+from services.store import parking, tickets
 from services.store.db import connect
 
 
 def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) -> int:
     with connect(settings.database_url) as conn:
-        row = conn.execute("select state from tickets where id = %s", (ticket_id,)).fetchone()
-        if row is None:
-            parked = conn.execute("select count(*) from parked_events where ticket_id = %s", (ticket_id,)).fetchone()[0]
+        t = tickets.load(conn, ticket_id)
+        if t is None:
+            parked = parking.waiting_for(conn, ticket_id)
             hint = f" ({parked} event(s) parked, waiting for its ticket.opened)" if parked else ""
             print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
             return 1
-        t = Ticket.model_validate(row[0])
-        timers = conn.execute(
-            "select kind, due_at from timers where ticket_id = %s order by due_at", (ticket_id,)
-        ).fetchall()
-        timeline = conn.execute(
-            "select at, kind, type, event_id, detail from timeline where ticket_id = %s order by id", (ticket_id,)
-        ).fetchall()
+        timers, timeline = tickets.timers_of(conn, ticket_id), tickets.timeline_of(conn, ticket_id)
     if as_json:
         print(
             json.dumps(

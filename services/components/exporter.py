@@ -133,7 +133,7 @@ class DatabaseCollector:
         for suffix in ("sum", "count"):
             for labels, v in by_name.get(f"{name}_{suffix}", []):
                 series[tuple(labels.get(k, "") for k in label_names)][suffix] = v
-        from services.store.engine import HISTOGRAM_BUCKETS
+        from services.store.outbox import HISTOGRAM_BUCKETS
 
         bounds = HISTOGRAM_BUCKETS[name]
         for key, s in series.items():

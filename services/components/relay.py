@@ -12,6 +12,7 @@ import psycopg
 
 from services.amqp.publisher import Publisher
 from services.logs import log
+from services.store import outbox
 from services.store.db import connect
 
 _LEADER_KEY = 0x72656C61  # "rela"
@@ -23,16 +24,11 @@ class Relay:
 
     def drain_once(self, conn) -> int:
         """Publish and delete one batch; returns how many rows went out."""
-        rows = conn.execute(
-            "select id, exchange, routing_key, body, headers::text, message_id from outbox order by id limit %s",
-            (self.batch,),
-        ).fetchall()
-        conn.commit()
+        rows = outbox.pending(conn, self.batch)
         if not rows:
             return 0
         self.publisher.publish(rows)
-        conn.execute("delete from outbox where id = any(%s)", ([r[0] for r in rows],))
-        conn.commit()
+        outbox.published(conn, [r[0] for r in rows])
         return len(rows)
 
     def drain(self, conn) -> int:
@@ -65,9 +61,7 @@ class Relay:
     @staticmethod
     def _lead(conn, stop: threading.Event) -> bool:
         while not stop.is_set():
-            got = conn.execute("select pg_try_advisory_lock(%s)", (_LEADER_KEY,)).fetchone()[0]
-            conn.commit()
-            if got:
+            if outbox.try_lead(conn, _LEADER_KEY):
                 return True
             stop.wait(2.0)
         return False

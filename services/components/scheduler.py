@@ -13,6 +13,7 @@ import psycopg
 
 from services.core.clock import Clock
 from services.logs import log
+from services.store import timers
 from services.store.db import connect
 from services.store.engine import Engine
 
@@ -46,7 +47,7 @@ class Scheduler:
                             self.engine.refresh_health(conn)
                             self.engine.forget_old_ids(conn, self.dedupe_days)
                             next_health = time.monotonic() + self.health_every
-                        nxt = conn.execute("select min(due_at) from timers").fetchone()[0]
+                        nxt = timers.next_due(conn)
                         conn.commit()
                         wait = (
                             self.poll

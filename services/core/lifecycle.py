@@ -67,9 +67,6 @@ class Classification(Protocol):
     labels: tuple[str, ...]
 
 
-ClassifyFn = Callable[[str, str | None], Classification]
-
-
 class Languages(Protocol):
     """Language detection as the core needs it: enough to know when a translation is needed at all."""
 
@@ -89,36 +86,27 @@ def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
 class Lifecycle:
     """Applies inbound events and fired timers to tickets under their policies."""
 
-    def __init__(self, policies: dict[str, Policy], classify: ClassifyFn, languages: Languages | None = None):
+    def __init__(self, policies: dict[str, Policy], languages: Languages | None = None):
         self.policies = policies
-        self.classify = classify
         self.languages = languages  # None: every customer message goes to the translate worker
-        self.handlers: dict[str, Callable[[Outcome, Ticket, Inbound, Policy], None]] = {
-            "message.posted": self._posted,
-            "ticket.resolved": self._resolved,
-            "ticket.unresolved": self._unresolved,
-            "ticket.refunded": self._refunded,
-            "ticket.appealed": self._appealed,
-            "ticket.platform_decided": self._platform_decided,
-            "survey.answered": self._survey_answered,
-            "survey.reminder_requested": self._reminder_requested,
-            "ticket.urged": self._urged,
-            "ticket.reopened": self._reopened,
-            "ticket.withdrawn": self._withdrawn,
-            "ticket.closed": self._closed,
-        }
 
     # -- entry points --------------------------------------------------------------
-    def apply(self, ticket: Ticket | None, ev: Inbound) -> Outcome:
+    def apply(self, ticket: Ticket | None, ev: Inbound, classification: Classification | None = None) -> Outcome:
+        """`classification`: the classifier's answer for `classification_key(ev)`, computed by the caller
+        (ahead of the transaction); required for `ticket.opened`, ignored otherwise."""
         if ev.type == "ticket.opened":
             if ticket is not None:
                 return Outcome(ticket, rejection=("invalid_transition", "ticket already opened"))
-            return self._opened(ev)
+            if classification is None:
+                raise ValueError("ticket.opened needs its classification (see classification_key)")
+            return self._opened(ev, classification)
         if ticket is None:
             return Outcome(None, rejection=("unknown_ticket", "no ticket.opened for this subject"))
         t = ticket.clone()
         o = Outcome(t)
-        self.handlers[ev.type](o, t, ev, self.policies[t.policy])
+        handler = HANDLERS[ev.type]
+        assert handler is not None, ev.type
+        handler(self, o, t, ev, self.policies[t.policy])
         if o.rejection:
             return Outcome(ticket, rejection=o.rejection)
         t.updated_at = max(t.updated_at, ev.time)
@@ -162,14 +150,13 @@ class Lifecycle:
             raise ValueError(f"unknown timer kind {kind!r}")
 
     # -- inbound handlers ------------------------------------------------------------
-    def _opened(self, ev: Inbound) -> Outcome:
+    def _opened(self, ev: Inbound, model: Classification) -> Outcome:
         d: ib.TicketOpened = ev.data  # type: ignore[assignment]
         p = self.policies.get(d.policy)
         if p is None:
             return Outcome(None, rejection=("invalid_data", f"data.policy: unknown policy {d.policy!r}"))
         cust = d.customer
         locale = cust.locale if cust else None
-        model = self.classify(*classification_key(ev))
         # A classifier answer outside the taxonomy is `other` (DOMAIN: "anything else is other"), not a crash.
         model_category = model.category if model.category in GROUP_OF else "other"
         category = d.category or model_category
@@ -537,3 +524,23 @@ class Lifecycle:
                 )
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
+
+
+# Who handles each inbound type (cosmicpython's EVENT_HANDLERS): `ticket.opened` creates the ticket,
+# every other type applies to an existing one. tests/unit/test_lifecycle.py checks it covers INBOUND.
+Handler = Callable[[Lifecycle, Outcome, Ticket, Inbound, Policy], None]
+HANDLERS: dict[str, Handler | None] = {
+    "ticket.opened": None,  # Lifecycle._opened: no ticket yet, and it needs the classification
+    "message.posted": Lifecycle._posted,
+    "ticket.resolved": Lifecycle._resolved,
+    "ticket.unresolved": Lifecycle._unresolved,
+    "ticket.refunded": Lifecycle._refunded,
+    "ticket.appealed": Lifecycle._appealed,
+    "ticket.platform_decided": Lifecycle._platform_decided,
+    "survey.answered": Lifecycle._survey_answered,
+    "survey.reminder_requested": Lifecycle._reminder_requested,
+    "ticket.urged": Lifecycle._urged,
+    "ticket.reopened": Lifecycle._reopened,
+    "ticket.withdrawn": Lifecycle._withdrawn,
+    "ticket.closed": Lifecycle._closed,
+}

@@ -1,4 +1,4 @@
-"""PostgreSQL connections and versioned migrations (SQL files in services/sql/, applied in order)."""
+"""PostgreSQL connections and versioned migrations (SQL files in services/store/sql/, applied in order)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ _LOCK_KEY = 0x7469636B  # "tick": serialises concurrent migrate runs
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     # prepare_threshold=None keeps us correct behind PgBouncer in transaction mode (PITFALLS.md).
     return psycopg.connect(url, autocommit=autocommit, prepare_threshold=None, connect_timeout=10)
+
+
+def pool(url: str, *, max_size: int = 4):
+    """A connection pool with the same settings as `connect` (the workers' jobs take connections from it)."""
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(url, min_size=1, max_size=max_size, kwargs={"prepare_threshold": None}, open=True)
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -1,15 +1,19 @@
-"""What a transaction writes besides state: outbox rows, timeline rows, counter deltas.
+"""What a transaction writes besides ticket state: outbox rows, timeline rows, messages, timers,
+counter deltas and KPI facts, collected in memory and written at the end of the batch in a
+handful of statements (one round trip per row is what caps PostgreSQL near 1.8k commits/s here).
 
-Collected in memory during a batch and written with a handful of `executemany` calls at the
-end, because one round trip per row is what caps PostgreSQL near 1.8k commits/s here.
+`Writes.record(outcome, cause, at)` is how an applied outcome of the core lands here; the
+relay publishes the outbox after commit (services.components.relay).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_left
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -18,9 +22,31 @@ from psycopg import postgres, pq
 from psycopg.adapt import Dumper
 
 from schemas import encode_outbound, validate_outbound
+from services.amqp.topology import Topology
+from services.core.ticket import CLOSED, Fact, Outcome, Ticket
+from services.store import timers
+from services.store.queries import Q
 
 _IDS = b"ticketflow/outbound/v1:"
 _TIMELINE_SKIP = {"merchant_id", "text"}
+
+HISTOGRAM_BUCKETS = {
+    "first_response_seconds": (
+        60,
+        300,
+        900,
+        1800,
+        3600,
+        7200,
+        4 * 3600,
+        12 * 3600,
+        24 * 3600,
+        48 * 3600,
+        72 * 3600,
+        7 * 86400,
+    ),
+    "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+}
 
 
 def event_id(cause: str, n: int) -> str:
@@ -39,12 +65,16 @@ def add_counters(cur, rows) -> None:
     the counter rows' locks in one order; labels rendered by `labels_key`, the one form the exporter reads."""
     rows = sorted((name, labels_key(labels), float(v)) for name, labels, v in rows if v)
     if rows:
-        cur.execute(
-            "insert into metric_counters (name, labels, value) select * from unnest(%b::text[],"
-            " %b::text[], %b::float8[]) on conflict (name, labels) do update"
-            " set value = metric_counters.value + excluded.value",
-            [list(c) for c in zip(*rows)],
-        )
+        cur.execute(Q["add_counters"], [list(c) for c in zip(*rows)])
+
+
+@lru_cache(maxsize=256)
+def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
+    """Bounds, and the counter keys of each bucket, the count and the sum: built once per histogram
+    and label set rather than for every observation."""
+    bounds = HISTOGRAM_BUCKETS[name]
+    buckets = [(f"{name}_bucket", tuple(sorted((*labels, ("le", repr(float(le))))))) for le in bounds]
+    return bounds, buckets, (f"{name}_count", labels), (f"{name}_sum", labels)
 
 
 class _JsonTextDumper(Dumper):
@@ -58,34 +88,87 @@ class _JsonTextDumper(Dumper):
         return b"\x01" + obj.encode()  # jsonb's binary format: version 1, then the text
 
 
-def _copy(cur, target: str, types: tuple[str, ...], rows) -> None:
+def _copy(cur, statement: str, types: tuple[str, ...], rows) -> None:
     cur.adapters.register_dumper(None, _JsonTextDumper)  # by oid only: used by set_types, nowhere else
-    with cur.copy(f"copy {target} from stdin (format binary)") as cp:
+    with cur.copy(statement) as cp:
         cp.set_types(types)
         for row in rows:
             cp.write_row(row)
 
 
 class Writes:
-    def __init__(self, topology):
-        self.topology = topology
-        self.outbox: list[tuple[str, str, bytes, str | None, str]] = []
-        self.timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
-        self.counters: Counter[tuple[str, tuple]] = Counter()
-        self.facts: list = []  # KPI facts of the batch, recorded once by Engine._record_kpis
-        self.timers: dict[tuple[str, str], datetime | None] = {}  # (ticket, kind) -> due, None = drop; last wins
-        self.messages: list[tuple[str, str, str, str, datetime]] = []
+    """The side effects of one transaction, in memory until `flush`."""
 
-    def count(self, name: str, amount: float = 1, **labels: str) -> None:
-        self.counters[(name, tuple(sorted(labels.items())))] += amount  # rendered once, at flush
+    def __init__(self, topology: Topology):
+        self.topology = topology
+        self._outbox: list[tuple[str, str, bytes, str | None, str]] = []
+        self._timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
+        self._counters: Counter[tuple[str, tuple]] = Counter()
+        self._facts: list[Fact] = []
+        self._timers: dict[tuple[str, str], datetime | None] = {}  # (ticket, kind) -> due, None = drop; last wins
+        self._messages: list[tuple[str, str, str, str, datetime]] = []
+
+    # -- what the unit of work records ---------------------------------------------------------
+    def record(self, before: Ticket | None, outcome: Outcome, cause: str, at: datetime) -> None:
+        """An applied outcome of the core: its events, worker tasks, timers, messages, KPI facts and
+        counters. `cause` (the inbound event id or the timer) makes the outbound ids deterministic."""
+        t = outcome.ticket
+        assert t is not None
+        for n, e in enumerate(outcome.emits):
+            self.event(cause=cause, n=n, type_=e.type, subject=t.id, at=at, data=e.data)
+            self._count_emit(t, e.type, e.data)
+        for n, task in enumerate(outcome.tasks):
+            self.task(cause=cause, n=n, actor=task.actor, kwargs=task.kwargs, at=at)
+        for kind, due in outcome.timers.items():
+            self._timers[(t.id, kind)] = due
+        for m in outcome.messages:
+            self._messages.append((t.id, m["message_id"], m["author"], m["text"], m["at"]))
+        for fact in outcome.facts:
+            self._facts.append(fact)
+            if fact.kind == "first_response" and fact.value is not None:
+                self.observe("first_response_seconds", fact.value, policy=fact.policy)
+        if before is None:
+            self.count("tickets", 1, status=t.status)
+            self.count("open_tickets", 1, category=t.category)
+
+    def fired(self, ticket_id: str, kind: str) -> None:
+        """A timer fired: its row goes, unless the outcome recorded after this sets it again."""
+        self._timers[(ticket_id, kind)] = None
+
+    def rejected(
+        self,
+        body: bytes,
+        reason: str,
+        detail: str,
+        event_id_: str | None,
+        subject: str | None,
+        merchant_id: str | None,
+        key: str,
+        now: datetime,
+    ) -> None:
+        """Bad input: counted, answered with `event.rejected`, the raw message kept in `<ns>.in.rejected`."""
+        self.count("events_rejected_total", reason=reason)
+        cause = f"rejected:{key}"
+        self.event(
+            cause=cause,
+            n=0,
+            type_="event.rejected",
+            subject=subject or "unknown",
+            at=now,
+            data={"merchant_id": merchant_id, "event_id": event_id_, "reason": reason, "detail": detail},
+        )
+        headers = {"x-ticketflow-reason": reason, "x-ticketflow-detail": detail[:500]}
+        if event_id_:
+            headers["x-ticketflow-event-id"] = event_id_
+        self._outbox.append(("", self.topology.rejected_queue, body, json.dumps(headers), f"{cause}#raw"))
 
     def event(self, *, cause: str, n: int, type_: str, subject: str, at: datetime, data: dict[str, Any]) -> str:
         eid = event_id(cause, n)
         payload = validate_outbound(type_, data)
         body = encode_outbound(id=eid, type=type_, subject=subject, time=at, data=payload)
-        self.outbox.append((self.topology.outbound, type_, body, None, eid))
+        self._outbox.append((self.topology.outbound, type_, body, None, eid))
         if type_ != "merchant.health_changed":  # the timeline holds what went out, in wire form, minus texts
-            self.timeline.append((subject, at, "out", type_, eid, payload.model_dump_json(exclude=_TIMELINE_SKIP)))
+            self._timeline.append((subject, at, "out", type_, eid, payload.model_dump_json(exclude=_TIMELINE_SKIP)))
         return eid
 
     def task(self, *, cause: str, n: int, actor: str, kwargs: dict[str, Any], at: datetime) -> None:
@@ -99,54 +182,73 @@ class Writes:
             message_id=mid,
             message_timestamp=int(at.timestamp() * 1000),
         )
-        self.outbox.append(("", msg.queue_name, msg.encode(), None, mid))
-
-    def raw_rejected(self, body: bytes, reason: str, detail: str, event_id_: str | None, message_id: str) -> None:
-        headers = {"x-ticketflow-reason": reason, "x-ticketflow-detail": detail[:500]}
-        if event_id_:
-            headers["x-ticketflow-event-id"] = event_id_
-        self.outbox.append(("", self.topology.rejected_queue, body, json.dumps(headers), message_id))
+        self._outbox.append(("", msg.queue_name, msg.encode(), None, mid))
 
     def note(self, ticket_id: str, at: datetime, kind: str, type_: str, event_id_: str | None, detail: dict) -> None:
-        self.timeline.append((ticket_id, at, kind, type_, event_id_, orjson.dumps(detail, default=str).decode()))
+        """A timeline row for something that came in (an event, a timer) rather than went out."""
+        self._timeline.append((ticket_id, at, kind, type_, event_id_, orjson.dumps(detail, default=str).decode()))
 
+    def count(self, name: str, amount: float = 1, **labels: str) -> None:
+        self._counters[(name, tuple(sorted(labels.items())))] += amount  # rendered once, at flush
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        bounds, buckets, count, total = _histogram_keys(name, tuple(sorted(labels.items())))
+        for k in buckets[bisect_left(bounds, value) :]:  # cumulative: every bucket at or above the value
+            self._counters[k] += 1
+        self._counters[count] += 1
+        self._counters[total] += value
+
+    def take_facts(self) -> list[Fact]:
+        """The batch's KPI facts, handed over once (the unit of work records them in one statement)."""
+        facts, self._facts = self._facts, []
+        return facts
+
+    def _count_emit(self, t: Ticket, type_: str, data: dict) -> None:
+        if type_ == "ticket.status_changed" and data.get("from"):
+            self.count("tickets", -1, status=data["from"])
+            self.count("tickets", 1, status=data["to"])
+            if CLOSED in (data["from"], data["to"]):  # the red count per category (DOMAIN, seed 000)
+                self.count("open_tickets", -1 if data["to"] == CLOSED else 1, category=t.category)
+        elif type_ == "sla.breached":
+            self.count("sla_breaches_total", policy=t.policy, clock=data["clock"])
+        elif type_ == "survey.dispatched":
+            self.count("surveys_dispatched_total", attempt=str(data["attempt"]))
+        elif type_ == "ticket.escalated":
+            self.count("escalations_total", reason=data["reason"])
+
+    # -- the end of the transaction ------------------------------------------------------------
     def flush(self, cur) -> None:
-        if self.timers:
-            upserts = sorted((t, k, due) for (t, k), due in self.timers.items() if due is not None)
-            drops = sorted((t, k) for (t, k), due in self.timers.items() if due is None)
-            if drops:
-                cur.execute(
-                    "delete from timers where (ticket_id, kind) in (select * from unnest(%b::text[], %b::text[]))",
-                    [[t for t, _ in drops], [k for _, k in drops]],
-                )
-            if upserts:
-                cur.execute(
-                    "insert into timers (ticket_id, kind, due_at) select * from unnest(%b::text[], %b::text[],"
-                    " %b::timestamptz[]) on conflict (ticket_id, kind) do update set due_at = excluded.due_at",
-                    [list(c) for c in zip(*upserts)],
-                )
-        if self.messages:
-            cur.execute(
-                "insert into messages (ticket_id, message_id, author, text, at) select * from unnest(%b::text[],"
-                " %b::text[], %b::text[], %b::text[], %b::timestamptz[]) on conflict do nothing",
-                [list(c) for c in zip(*self.messages)],
-            )
+        if self._timers:
+            timers.write(cur, self._timers)
+        if self._messages:
+            cur.execute(Q["insert_messages"], [list(c) for c in zip(*self._messages)])
         # COPY: one round trip for the batch's rows, several times faster than multi-row inserts here
-        if self.outbox:
-            _copy(
-                cur,
-                "outbox (exchange, routing_key, body, headers, message_id)",
-                ("text", "text", "bytea", "jsonb", "text"),
-                self.outbox,
-            )
-        if self.timeline:
-            _copy(
-                cur,
-                "timeline (ticket_id, at, kind, type, event_id, detail)",
-                ("text", "timestamptz", "text", "text", "text", "jsonb"),
-                self.timeline,
-            )
-        add_counters(cur, ((n, dict(lbl), v) for (n, lbl), v in self.counters.items()))
-        if self.outbox:
-            cur.execute("select pg_notify('ticketflow_outbox', '')")
-        self.outbox, self.timeline, self.counters, self.timers, self.messages = [], [], Counter(), {}, []
+        if self._outbox:
+            _copy(cur, Q["copy_outbox"], ("text", "text", "bytea", "jsonb", "text"), self._outbox)
+        if self._timeline:
+            _copy(cur, Q["copy_timeline"], ("text", "timestamptz", "text", "text", "text", "jsonb"), self._timeline)
+        add_counters(cur, ((n, dict(lbl), v) for (n, lbl), v in self._counters.items()))
+        if self._outbox:
+            cur.execute(Q["notify_outbox"])
+        self._outbox, self._timeline, self._counters, self._timers, self._messages = [], [], Counter(), {}, []
+
+
+# -- the relay's side of the outbox -----------------------------------------------------------------
+def pending(conn, limit: int) -> list[tuple[int, str, str, bytes, str | None, str]]:
+    """The oldest `limit` committed rows, in id order (the order their causes were applied)."""
+    rows = conn.execute(Q["outbox_batch"], (limit,)).fetchall()
+    conn.commit()
+    return rows
+
+
+def published(conn, ids: list[int]) -> None:
+    """Rows the broker has taken (tx.commit-ok) go."""
+    conn.execute(Q["delete_outbox"], (ids,))
+    conn.commit()
+
+
+def try_lead(conn, key: int) -> bool:
+    """The relay's leader lock (a session advisory lock): one relay publishes at a time."""
+    got = conn.execute(Q["try_relay_leadership"], (key,)).fetchone()[0]
+    conn.commit()
+    return got

@@ -70,7 +70,8 @@ def engine():
     policies = load_policies()
     return Engine(
         Topology("tft"),
-        Lifecycle(policies, fake_classify),
+        Lifecycle(policies),
+        fake_classify,
         policies,
         FixedClock(NOW),
         parking_limit=3,

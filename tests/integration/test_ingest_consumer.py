@@ -59,7 +59,7 @@ def test_a_bug_dead_letters_one_message_and_applies_the_rest(where, amqp_url, da
     topology = Topology(namespace)
     policies = load_policies()
     engine = Faulty(
-        topology, Lifecycle(policies, fake_classify), policies, FixedClock(NOW), poison="POISON", where=where
+        topology, Lifecycle(policies), fake_classify, policies, FixedClock(NOW), poison="POISON", where=where
     )
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()

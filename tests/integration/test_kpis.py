@@ -389,7 +389,7 @@ def _engine():
     from services.store.engine import Engine
     from tests.fakes import fake_classify
 
-    return Engine(Topology("tftkpis"), Lifecycle(BUILTIN, fake_classify), BUILTIN, FixedClock(T0))
+    return Engine(Topology("tftkpis"), Lifecycle(BUILTIN), fake_classify, BUILTIN, FixedClock(T0))
 
 
 def test_engine_publishes_health_changed_with_the_merchant_as_subject(conn):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from services.bootstrap import classify_message
+from services.bootstrap import inline_classifier
+
+classify_message = inline_classifier()
 
 DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data" / "blind_urgent.jsonl"
 

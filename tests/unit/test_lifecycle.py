@@ -33,7 +33,7 @@ from services.core.ticket import (
     Outcome,
     Ticket,
 )
-from tests.fakes import fake_classify
+from tests.fakes import ClassifyingLifecycle
 
 UTC = timezone.utc
 H = timedelta(hours=1)
@@ -43,7 +43,7 @@ TID = "T-1"
 MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
 POLICIES = ("wish", "douyin", "chat")
 
-LC = Lifecycle(load_policies(), fake_classify)
+LC = ClassifyingLifecycle(Lifecycle(load_policies()))
 _seq = itertools.count(1)
 
 

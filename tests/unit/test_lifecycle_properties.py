@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from services.core.lifecycle import Lifecycle, pending_timers
 from services.core.policies import load_policies
 from services.core.ticket import AWAITING_MERCHANT, CLOSED, STATUSES, T_BREACH, Outcome, Ticket
-from tests.fakes import fake_classify
+from tests.fakes import ClassifyingLifecycle
 from tests.unit.test_lifecycle import ACTIONS, check_shapes, event, opened_data
 
 UTC = timezone.utc
@@ -47,7 +47,7 @@ _tmp.write(_OFFICE)
 _tmp.close()
 POLICIES = load_policies(_tmp.name)
 os.unlink(_tmp.name)
-LC = Lifecycle(POLICIES, fake_classify)
+LC = ClassifyingLifecycle(Lifecycle(POLICIES))
 US = timedelta(microseconds=1)
 
 ZONES = [

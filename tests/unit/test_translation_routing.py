@@ -7,7 +7,7 @@ import json
 from schemas import decode
 from services.core.lifecycle import Lifecycle
 from services.core.policies import load_policies
-from tests.fakes import FakeClassification
+from tests.fakes import ClassifyingLifecycle, FakeClassification
 
 
 class FakeLanguages:
@@ -43,7 +43,7 @@ def opened(text, merchant_locale="en"):
     )
 
 
-LC = Lifecycle(load_policies(), classify, FakeLanguages())
+LC = ClassifyingLifecycle(Lifecycle(load_policies(), FakeLanguages()), classify)
 
 
 def test_a_message_in_the_merchants_language_is_answered_in_place_as_identity():
@@ -98,5 +98,5 @@ def test_merchant_messages_are_never_translated():
 
 
 def test_without_a_languages_port_every_customer_message_goes_to_the_worker():
-    o = Lifecycle(load_policies(), classify).apply(None, opened("Where is my parcel?"))
+    o = ClassifyingLifecycle(Lifecycle(load_policies()), classify).apply(None, opened("Where is my parcel?"))
     assert [t.actor for t in o.tasks] == ["translate"]

@@ -1,0 +1,245 @@
+"""Inbound batches, the unit of work of ingest: raw messages in, one transaction out.
+
+`prepare` is pure (decode, classify what opens tickets), so the ingest consumer runs it while the
+previous batch commits; `stage` claims ids, locks tickets (in id order), parks or applies each
+event through the core and collects the writes; `commit` writes them and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from schemas import Inbound, Rejected, decode
+from services.amqp.topology import Topology
+from services.core.clock import Clock
+from services.core.lifecycle import Classification, Lifecycle, classification_key
+from services.core.policies import Policy
+from services.core.ticket import Ticket
+from services.logs import log
+from services.store import health, inbound, parking, tickets
+from services.store.outbox import Writes
+
+ClassifyFn = Callable[[str, str | None], Classification]
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    decoded: list[tuple[bytes, Inbound | Rejected]]
+    classified: dict[tuple[str, str | None], Classification]  # (text, locale) -> the classifier's answer
+
+
+@dataclass
+class Staged:
+    cur: Any
+    writes: Writes
+    result: BatchResult = field(default_factory=BatchResult)
+    changed: dict[str, Ticket] = field(default_factory=dict)
+
+
+class InboundBatches:
+    def __init__(
+        self,
+        topology: Topology,
+        lifecycle: Lifecycle,
+        classify: ClassifyFn,
+        policies: dict[str, Policy],
+        clock: Clock,
+        parking_limit: int = 10_000,
+        parking_seconds: float = 600.0,
+    ):
+        self.topology, self.lifecycle, self.classify, self.policies = topology, lifecycle, classify, policies
+        self.clock, self.parking_limit = clock, parking_limit
+        self.parking_window = timedelta(seconds=parking_seconds)
+
+    def prepare(self, bodies: list[bytes]) -> Prepared:
+        """Decode, and classify what will open tickets. No database."""
+        decoded: list[tuple[bytes, Inbound | Rejected]] = []
+        classified: dict[tuple[str, str | None], Classification] = {}
+        for body in bodies:
+            try:
+                ev = decode(body)
+            except Rejected as r:
+                decoded.append((body, r))
+                continue
+            decoded.append((body, ev))
+            k = classification_key(ev)
+            if k is not None and k not in classified:
+                classified[k] = self.classify(*k)
+        return Prepared(decoded, classified)
+
+    def stage(self, conn, prepared: Prepared) -> Staged:
+        """Open the batch's transaction and apply it. The writes are collected, not sent; `commit`
+        sends them. Nothing else may use `conn` in between."""
+        if conn.autocommit:
+            raise ValueError("InboundBatches.stage needs a connection outside autocommit: a batch is one transaction")
+        staged = Staged(conn.cursor(), Writes(self.topology))
+        try:
+            self._stage(staged, prepared)
+        except BaseException:
+            staged.cur.close()
+            conn.rollback()
+            raise
+        return staged
+
+    def commit(self, conn, staged: Staged) -> None:
+        """Write what `stage` collected and commit. May run on another thread than `stage` did."""
+        cur, w = staged.cur, staged.writes
+        try:
+            tickets.save(cur, staged.changed.values())
+            health.record_facts(w, cur, self.policies)
+            w.flush(cur)
+            cur.close()
+            conn.commit()
+        except BaseException:
+            cur.close()
+            conn.rollback()
+            raise
+
+    def expire_parked(self, conn) -> int:
+        """Reject parked events older than the parking window (processing time) as unknown_ticket."""
+        now = self.clock.now()
+        detail = f"no ticket.opened within {self.parking_window.total_seconds():.0f} s"
+        with conn.transaction(), conn.cursor() as cur:
+            rows = parking.take_expired(cur, now - self.parking_window)
+            if not rows:
+                return 0
+            w = Writes(self.topology)
+            for event_id, ticket_id, body in rows:
+                self._reject(
+                    w, cur, body, "unknown_ticket", detail, event_id, ticket_id, None, now, event_id, BatchResult()
+                )
+            w.flush(cur)
+        return len(rows)
+
+    # -- internals -------------------------------------------------------------------------
+    def _stage(self, staged: Staged, prepared: Prepared) -> None:
+        cur, w, result, changed = staged.cur, staged.writes, staged.result, staged.changed
+        now = self.clock.now()
+        decoded = prepared.decoded
+        keys = [inbound.key(body, ev) for body, ev in decoded]
+        fresh = inbound.claim(cur, keys, decoded, now)
+        subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
+        held = tickets.lock(cur, subjects)
+        opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
+        with_parked = parking.tickets_with_parked(cur, opening)
+        parked_now: int | None = None
+        for (body, ev), k in zip(decoded, keys, strict=True):
+            if k not in fresh:
+                result.duplicates += 1
+                continue
+            fresh.discard(k)  # a second copy inside the same batch is a duplicate too
+            if isinstance(ev, Rejected):
+                self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, k, result)
+                continue
+            t = held.get(ev.subject)
+            if t is None and ev.type != "ticket.opened":
+                parked_now = parking.count(cur) if parked_now is None else parked_now
+                if parked_now >= self.parking_limit:
+                    self._reject(
+                        w,
+                        cur,
+                        body,
+                        "unknown_ticket",
+                        "no ticket.opened and the parking lot is full",
+                        ev.id,
+                        ev.subject,
+                        None,
+                        now,
+                        k,
+                        result,
+                    )
+                    continue
+                parking.park(cur, ev, body, now)
+                inbound.set_outcome(cur, ev.id, "parked")
+                parked_now += 1
+                with_parked.add(ev.subject)
+                result.parked += 1
+                log.info("event.parked", event_id=ev.id, ticket_id=ev.subject, type=ev.type)
+                continue
+            t = self._apply(w, cur, t, ev, body, now, result, prepared.classified)
+            if t is not None:
+                held[ev.subject] = changed[ev.subject] = t
+                if ev.type == "ticket.opened" and ev.subject in with_parked:
+                    held[ev.subject] = changed[ev.subject] = self._unpark(w, cur, t, now, result)
+
+    def _apply(
+        self,
+        w: Writes,
+        cur,
+        t: Ticket | None,
+        ev: Inbound,
+        body: bytes,
+        now: datetime,
+        result: BatchResult,
+        classified: dict[tuple[str, str | None], Classification],
+    ) -> Ticket | None:
+        k = classification_key(ev)
+        classification = None if k is None else (classified.get(k) or self.classify(*k))
+        o = self.lifecycle.apply(t, ev, classification)
+        w.count("events_ingested_total", type=ev.type)
+        w.note(ev.subject, ev.time, "in", ev.type, ev.id, {})
+        if o.rejection:
+            reason, detail = o.rejection
+            self._reject(
+                w,
+                cur,
+                body,
+                reason,
+                detail,
+                ev.id,
+                ev.subject,
+                t.merchant_id if t else None,
+                now,
+                ev.id,
+                result,
+                update_outcome=True,
+            )
+            return None
+        w.record(t, o, ev.id, ev.time)
+        result.applied += 1
+        log.debug(
+            "event.applied",
+            event_id=ev.id,
+            ticket_id=ev.subject,
+            type=ev.type,
+            status=o.ticket.status if o.ticket else None,
+        )
+        return o.ticket
+
+    def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult) -> Ticket:
+        for event_id, body in parking.take(cur, t.id):
+            inbound.set_outcome(cur, event_id, "applied")
+            t = self._apply(w, cur, t, decode(body), body, now, result, {}) or t
+        return t
+
+    @staticmethod
+    def _reject(
+        w: Writes,
+        cur,
+        body: bytes,
+        reason: str,
+        detail: str,
+        event_id: str | None,
+        subject: str | None,
+        merchant_id: str | None,
+        now: datetime,
+        key: str,
+        result: BatchResult,
+        update_outcome: bool = False,
+    ) -> None:
+        result.rejected[reason] = result.rejected.get(reason, 0) + 1
+        w.rejected(body, reason, detail, event_id, subject, merchant_id, key, now)
+        if update_outcome or reason == "unknown_ticket":
+            inbound.set_outcome(cur, key, f"rejected:{reason}")
+        log.warning("event.rejected", event_id=event_id, ticket_id=subject, reason=reason, detail=detail[:200])

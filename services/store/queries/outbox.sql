@@ -1,0 +1,27 @@
+-- name: insert_messages
+insert into messages (ticket_id, message_id, author, text, at)
+select * from unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
+on conflict do nothing
+
+-- name: copy_outbox
+copy outbox (exchange, routing_key, body, headers, message_id) from stdin (format binary)
+
+-- name: copy_timeline
+copy timeline (ticket_id, at, kind, type, event_id, detail) from stdin (format binary)
+
+-- name: add_counters
+-- Sorted rows, so concurrent writers take the counter rows' locks in one order.
+insert into metric_counters (name, labels, value) select * from unnest(%b::text[], %b::text[], %b::float8[])
+on conflict (name, labels) do update set value = metric_counters.value + excluded.value
+
+-- name: notify_outbox
+select pg_notify('ticketflow_outbox', '')
+
+-- name: outbox_batch
+select id, exchange, routing_key, body, headers::text, message_id from outbox order by id limit %s
+
+-- name: delete_outbox
+delete from outbox where id = any(%s)
+
+-- name: try_relay_leadership
+select pg_try_advisory_lock(%s)

@@ -1,0 +1,35 @@
+"""Durable timers: one pending row per (ticket, kind), moved or dropped as the ticket changes,
+deleted when fired. Claimed with SKIP LOCKED so several schedulers share due work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.store.queries import Q
+
+
+def due(cur, until: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+    return cur.execute(Q["due_timers"], (until, limit)).fetchall()
+
+
+def lock_live(cur, ticket_ids: list[str], until: datetime) -> set[tuple[str, str, datetime]]:
+    """The due timers of `ticket_ids` still there and not held by another scheduler, locked."""
+    return {(r[0], r[1], r[2]) for r in cur.execute(Q["lock_live_timers"], (ticket_ids, until))}
+
+
+def any_due(conn, until: datetime) -> bool:
+    return conn.execute(Q["any_timer_due"], (until,)).fetchone()[0]
+
+
+def next_due(conn) -> datetime | None:
+    return conn.execute(Q["next_timer_due"]).fetchone()[0]
+
+
+def write(cur, changes: dict[tuple[str, str], datetime | None]) -> None:
+    """Apply (ticket, kind) -> due changes; None drops the timer."""
+    upserts = sorted((t, k, d) for (t, k), d in changes.items() if d is not None)
+    drops = sorted((t, k) for (t, k), d in changes.items() if d is None)
+    if drops:
+        cur.execute(Q["drop_timers"], [[t for t, _ in drops], [k for _, k in drops]])
+    if upserts:
+        cur.execute(Q["upsert_timers"], [list(c) for c in zip(*upserts)])

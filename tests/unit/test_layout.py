@@ -1,0 +1,53 @@
+"""The architecture as tests: layer boundaries (import-linter), lint and format (ruff), the handler
+table, and the named SQL. They run in the suite so CI enforces them, not only `make lint`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schemas import INBOUND
+from services.core.lifecycle import HANDLERS
+from services.store.queries import Q
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
+    return str(path)
+
+
+def test_layers_hold():
+    """The core does no I/O and imports no adapter; adapters never import the entry points."""
+    r = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_ruff_lint_and_format_are_clean():
+    lint = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    fmt = subprocess.run([_tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+def test_every_inbound_type_has_its_handler():
+    assert set(HANDLERS) == set(INBOUND)
+
+
+def test_every_named_query_is_used_and_every_use_is_defined():
+    used: set[str] = set()
+    for path in (ROOT / "services").rglob("*.py"):
+        used |= set(re.findall(r'Q\["([a-z_0-9]+)"\]', path.read_text()))
+        for a, b in re.findall(r'Q\["([a-z_0-9]+)" if .*? else "([a-z_0-9]+)"\]', path.read_text()):
+            used |= {a, b}
+    assert used - set(Q) == set(), "used but not defined in services/store/queries/*.sql"
+    assert set(Q) - used == set(), "defined but never used"
