@@ -9,6 +9,7 @@ Rejection reasons follow the contract's closed list. CloudEvents' own required a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from .envelope import MAX_MESSAGE_BYTES, CloudEvent
+from .envelope import MAX_DEPTH, MAX_MESSAGE_BYTES, MAX_VALUES, CloudEvent
 from .inbound import INBOUND
 from .outbound import OUTBOUND
 from .types import format_rfc3339
@@ -84,14 +85,42 @@ def _text(value: Any) -> str | None:
     return value
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _limits(raw: Any, check_text: bool) -> str | None:
+    """What breaks the structural limits, or None. Iterative (an explicit stack), so no nesting,
+    however deep, can raise RecursionError here; it stops at the first excess, so its cost is bounded
+    by MAX_VALUES whatever the input. With `check_text` it also finds NUL characters and unpaired
+    UTF-16 surrogates (valid JSON escapes that PostgreSQL text cannot store)."""
+    stack: list[tuple[Any, int]] = [(raw, 1)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"more than {MAX_VALUES} JSON values"
+        if isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            for k, v in value.items():
+                if check_text and (problem := _bad_text(k)):
+                    return problem
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            stack.extend((v, depth + 1) for v in value)
+        elif check_text and isinstance(value, str) and (problem := _bad_text(value)):
+            return problem
+    return None
+
+
+def _bad_text(value: str) -> str | None:
+    if "\x00" in value:
+        return "text contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text contains an unpaired UTF-16 surrogate"
+    return None
 
 
 def decode(body: bytes) -> Inbound:
@@ -101,19 +130,39 @@ def decode(body: bytes) -> Inbound:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raw = _stdlib_loads(body)  # NaN, lone surrogates, huge integers: stdlib's verdict and wording
+        raw = _stdlib_loads(body)  # lone surrogates, nesting past 1024, numbers: stdlib's verdict and wording
     if not isinstance(raw, dict):
         raise Rejected("malformed", "not a JSON object")
     return _validate(raw, body)
 
 
 def _stdlib_loads(body: bytes) -> Any:
+    """The fallback parser. NaN, Infinity and numbers no 64-bit store or encoder can hold (1e400,
+    10**400) are refused here: orjson refuses them too, and letting them through would fail later,
+    in the batch's commit or the outbox encoder, instead of as a rejection."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_no_constant, parse_int=_int64, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as e:
         raise Rejected("malformed", f"not JSON: {str(e)[:80]}") from None
     except RecursionError:
         raise Rejected("malformed", "not JSON: nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20 or not -(2**63) <= (value := int(text)) < 2**64:
+        raise ValueError(f"integer {text[:20]}... out of range")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:20]} out of range")
+    return value
 
 
 def _validate(raw: dict, body: bytes) -> Inbound:
@@ -128,18 +177,12 @@ def _validate(raw: dict, body: bytes) -> Inbound:
     model = INBOUND.get(raw["type"])
     if model is None:
         raise Rejected("unknown_type", f"unknown event type {raw['type'][:60]!r}", event_id, subject, type_)
-    if b"\\u0000" in body or b"\\ud" in body.lower():
-        # NUL and lone surrogates are valid JSON escapes that PostgreSQL text cannot store: refuse them
-        # here, with a reason, rather than let them fail a whole ingest batch later.
-        try:
-            text = json.dumps(raw, ensure_ascii=False)
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise Rejected(
-                "invalid_data", "text contains an unpaired UTF-16 surrogate", event_id, subject, type_
-            ) from None
-        if _has_nul(raw):
-            raise Rejected("invalid_data", "text contains a NUL character", event_id, subject, type_)
+    # Limits before any recursive walk (pydantic's, the stdlib encoder's): a 1 KB message nested
+    # 500 deep used to raise RecursionError and stop ingest. The text check runs only when the body
+    # has the escapes that could produce NUL or a lone surrogate.
+    problem = _limits(raw, b"\\u0000" in body or b"\\ud" in body.lower())
+    if problem:
+        raise Rejected("invalid_data", problem, event_id, subject, type_)
     try:
         envelope = CloudEvent.model_validate(raw)
     except ValidationError as e:

@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .types import Id, Instant
 
 MAX_MESSAGE_BYTES = 256 * 1024
+# Structural limits, checked before any recursive walk: the deepest legitimate event is ~6 levels
+# (data.order.items[].item_id), and 20,000 values is ~20 x the largest legitimate one (500 order items).
+MAX_DEPTH = 32
+MAX_VALUES = 20_000
 CONTENT_TYPE = "application/cloudevents+json"
 
 

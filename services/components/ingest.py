@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pika
 import psycopg
@@ -112,7 +112,8 @@ class IngestConsumer:
             log.exception("ingest.batch_failed", size=len(batch))
             self._one_by_one(ch, db, batch)
             return None
-        return _InFlight(batch, committer.submit(self.engine.commit, db, staged))
+        failed = [batch[i][0] for i, _ in prepared.failed]
+        return _InFlight(batch, committer.submit(self.engine.commit, db, staged), failed)
 
     def _settle(self, ch, db, inflight: _InFlight | None) -> None:
         """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""
@@ -126,7 +127,11 @@ class IngestConsumer:
             log.exception("ingest.batch_failed", size=len(inflight.batch))
             self._one_by_one(ch, db, inflight.batch)
             return
-        ch.basic_ack(inflight.batch[-1][0], multiple=True)
+        for tag in inflight.failed:  # counted in the batch just committed; nacked before the ack covers them
+            log.error("ingest.message_failed", delivery_tag=tag)
+            ch.basic_nack(tag, requeue=False)
+        if len(inflight.failed) < len(inflight.batch):
+            ch.basic_ack(max(t for t, _ in inflight.batch if t not in inflight.failed), multiple=True)
 
     def _one_by_one(self, ch, db, batch: list[tuple[int, bytes]]) -> None:
         """After a failed batch: each message in a transaction of its own, so only the one that
@@ -149,3 +154,4 @@ class IngestConsumer:
 class _InFlight:
     batch: list[tuple[int, bytes]]
     done: Future
+    failed: list[int] = field(default_factory=list)  # delivery tags whose preparation raised: dead letters

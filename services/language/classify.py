@@ -333,6 +333,10 @@ class Lexicon:
                 node = node.get(text[j])
 
 
+#: What classification reads of a message: its first 4,000 characters say what it is about;
+#: the rest of a 32,000-character message would only cost time inside the ingest batch.
+MAX_TEXT_CHARS = 4000
+
 # Where a term may start: a word start, or any character of a script written without
 # spaces (Thai, Lao, Myanmar, Khmer, kana, Han, Hangul). Scanned in C by ``re``.
 _STARTS = re.compile(
@@ -576,6 +580,7 @@ class LexLinearClassifier:
         self.trained_on = len(examples)
 
     def _vector(self, text: str) -> tuple[dict[str, float], set[str], str]:
+        text = text[:MAX_TEXT_CHARS]  # a bounded prefix: the lexicon walk is linear but Python-level
         folded = fold(text)
         accented = fold_keep_accents(text)
         concepts = self._concepts.match(folded, accented)

@@ -82,6 +82,10 @@ MIN_CONFIDENCE = 0.80
 #: Confidence reported when the locale decides (the customer chose it, but we did not
 #: read it in the text).
 LOCALE_CONFIDENCE = 0.5
+#: What detection reads of a message: the first 4,000 characters name its language as well as
+#: all 32,000 would, at an eighth of the cost inside the ingest batch.
+MAX_TEXT_CHARS = 4000
+
 #: Without a locale, a model guess below this is noise ("Hi", "ok"): answer "und".
 MIN_GUESS = 0.3
 
@@ -90,7 +94,16 @@ _ALIASES = {"in": "id", "iw": "he", "ji": "yi", "fil": "tl", "nb": "no", "nn": "
 
 # Tokens that carry no language: links, e-mails, handles, order numbers, digits. ASCII
 # only around digits: \w would swallow a whole run of Chinese glued to a number.
-_NOISE = re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|[@#][A-Za-z0-9_.]+|[A-Za-z0-9_]*\d[A-Za-z0-9_-]*")
+# Linear time on any input: an alternative that starts with a run of a class may only start
+# where that run starts (the lookbehinds), so a long run is scanned from its first character
+# only, not again from each of its characters (quadratic: 32,000 letters took ~7 s). A match
+# that starts inside a run also matches from its start, so the matches are the same.
+_NOISE = re.compile(
+    r"https?://\S+|www\.\S+"
+    r"|(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.]+"
+    r"|[@#][A-Za-z0-9_.]+"
+    r"|(?<![A-Za-z0-9_])[A-Za-z0-9_]*\d[A-Za-z0-9_-]*"
+)
 
 # Marker words: Malay vs Indonesian spelling/vocabulary (folded, lower case).
 _MS_MARKERS = frozenset(
@@ -244,7 +257,7 @@ def detect_language(text: str, fallback_locale: str | None = None) -> Detected:
        "default")``.
     """
     locale_lang = normalize_language(fallback_locale) if fallback_locale else UNDETERMINED
-    cleaned = _NOISE.sub(" ", text or "")
+    cleaned = _NOISE.sub(" ", (text or "")[:MAX_TEXT_CHARS])  # a bounded prefix says the language
     letters, scripts = _letters_by_script(cleaned)
 
     def fallback(guess: str | None, confidence: float) -> Detected:

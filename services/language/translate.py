@@ -359,7 +359,13 @@ EXPECTED_APERTIUM_PAIRS = frozenset(
 # "@shop_go" (Spanish "id" = "go") if it sees it, so they are masked before and put back
 # after. ⟦n⟧ passes through every pair tested (spa-eng, fr-es, ita-spa, pt-es, ind-zlm).
 _L = "A-Za-z0-9\u00c0-\u024f"
-_PROTECT = re.compile(rf"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|[@#][{_L}_./-]*[{_L}_]|[{_L}_-]*\d[{_L}_/-]*")
+# Linear time: each run-led alternative starts only where its run starts (see detect._NOISE).
+_PROTECT = re.compile(
+    r"https?://\S+|www\.\S+"
+    r"|(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.]+"
+    rf"|[@#][{_L}_./-]*[{_L}_]"
+    rf"|(?<![{_L}_-])[{_L}_-]*\d[{_L}_/-]*"
+)
 _PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 
 

@@ -37,6 +37,9 @@ class BatchResult:
 class Prepared:
     decoded: list[tuple[bytes, Inbound | Rejected]]
     classified: dict[tuple[str, str | None], Classification]  # (text, locale) -> the classifier's answer
+    # Positions (in the bodies given) whose preparation raised: a bug, not bad input. They are left out
+    # of `decoded`, counted as dead letters by `stage`, and the caller dead-letters them (<ns>.in.failed).
+    failed: list[tuple[int, Exception]] = field(default_factory=list)
 
 
 @dataclass
@@ -64,19 +67,25 @@ class InboundBatches:
 
     def prepare(self, bodies: list[bytes]) -> Prepared:
         """Decode, and classify what will open tickets. No database."""
-        decoded: list[tuple[bytes, Inbound | Rejected]] = []
-        classified: dict[tuple[str, str | None], Classification] = {}
-        for body in bodies:
+        prepared = Prepared([], {})
+        for i, body in enumerate(bodies):
             try:
-                ev = decode(body)
-            except Rejected as r:
-                decoded.append((body, r))
-                continue
-            decoded.append((body, ev))
-            k = classification_key(ev)
-            if k is not None and k not in classified:
-                classified[k] = self.classify(*k)
-        return Prepared(decoded, classified)
+                self._prepare_one(body, prepared)
+            except Exception as e:  # noqa: BLE001 - one message's bug must not stop the batch behind it
+                log.exception("event.prepare_failed", position=i, size=len(body))
+                prepared.failed.append((i, e))
+        return prepared
+
+    def _prepare_one(self, body: bytes, prepared: Prepared) -> None:
+        try:
+            ev = decode(body)
+        except Rejected as r:
+            prepared.decoded.append((body, r))
+            return
+        k = classification_key(ev)
+        if k is not None and k not in prepared.classified:
+            prepared.classified[k] = self.classify(*k)
+        prepared.decoded.append((body, ev))
 
     def stage(self, conn, prepared: Prepared) -> Staged:
         """Open the batch's transaction and apply it. The writes are collected, not sent; `commit`
@@ -127,6 +136,10 @@ class InboundBatches:
         cur, w, result, changed = staged.cur, staged.writes, staged.result, staged.changed
         now = self.clock.now()
         decoded = prepared.decoded
+        if prepared.failed:
+            w.count("dead_letters_total", len(prepared.failed), queue=self.topology.failed_queue)
+        if not decoded:
+            return
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
         subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})

@@ -47,7 +47,10 @@ class Engine:
     # inbound (services.store.batch)
     def ingest(self, conn, bodies: list[bytes]) -> BatchResult:
         """Apply a batch of raw inbound messages in one transaction (commit before the caller acks)."""
-        staged = self.stage(conn, self.prepare(bodies))
+        prepared = self.prepare(bodies)
+        if prepared.failed:  # the caller isolates it (ingest: one message per transaction, then dead letter)
+            raise prepared.failed[0][1]
+        staged = self.stage(conn, prepared)
         self.commit(conn, staged)
         return staged.result
 

@@ -29,6 +29,7 @@ from services.store.queries import Q
 
 _IDS = b"ticketflow/outbound/v1:"
 _TIMELINE_SKIP = {"merchant_id", "text"}
+KEPT_BYTES = 16 * 1024  # of a rejected message over the size limit, what <ns>.in.rejected keeps
 
 HISTOGRAM_BUCKETS = {
     "first_response_seconds": (
@@ -160,6 +161,13 @@ class Writes:
         headers = {"x-ticketflow-reason": reason, "x-ticketflow-detail": detail[:500]}
         if event_id_:
             headers["x-ticketflow-event-id"] = event_id_
+        if len(body) > KEPT_BYTES:
+            # An oversized message is kept as a bounded prefix with its digest and size, never copied
+            # whole through PostgreSQL and the relay (one 20 MiB body x prefetch took both out of memory).
+            headers["x-ticketflow-sha256"] = hashlib.sha256(body).hexdigest()
+            headers["x-ticketflow-size"] = str(len(body))
+            headers["x-ticketflow-truncated"] = f"first {KEPT_BYTES} bytes kept"
+            body = body[:KEPT_BYTES]
         self._outbox.append(("", self.topology.rejected_queue, body, json.dumps(headers), f"{cause}#raw"))
 
     def event(self, *, cause: str, n: int, type_: str, subject: str, at: datetime, data: dict[str, Any]) -> str:

@@ -54,18 +54,27 @@ def _queue_depth(ch, name: str) -> int:
     return ch.queue_declare(name, durable=True, passive=True).method.message_count
 
 
-@pytest.mark.parametrize("where", ["stage", "commit"])
+def _classify_failing_on_poison(text: str, locale: str | None):
+    if "POISON" in text:
+        raise RecursionError("injected bug while preparing (the classifier)")
+    return fake_classify(text, locale)
+
+
+@pytest.mark.parametrize("where", ["prepare", "stage", "commit"])
 def test_a_bug_dead_letters_one_message_and_applies_the_rest(where, amqp_url, database_url, namespace, broker_cleanup):
     topology = Topology(namespace)
     policies = load_policies()
-    engine = Faulty(
-        topology, Lifecycle(policies), fake_classify, policies, FixedClock(NOW), poison="POISON", where=where
-    )
+    if where == "prepare":  # a bug in decode or classification: isolated while the batch goes on
+        engine = Engine(topology, Lifecycle(policies), _classify_failing_on_poison, policies, FixedClock(NOW))
+    else:
+        engine = Faulty(
+            topology, Lifecycle(policies), fake_classify, policies, FixedClock(NOW), poison="POISON", where=where
+        )
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
     topology.declare(ch)
     bodies = [opened(f"G{i}", f"g{i}") for i in range(5)]
-    bodies.insert(2, opened("P1", "POISON"))
+    bodies.insert(2, opened("P1", "POISON", text="POISON"))
     bodies += [merchant_msg(f"G{i}", f"r{i}", "2026-03-02T09:10:00Z") for i in range(5)]
     for body in bodies:
         ch.basic_publish(topology.inbound, json.loads(body)["type"], body)
