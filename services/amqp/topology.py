@@ -14,6 +14,8 @@ WORKER_ACTORS = ("translate",)
 @dataclass(frozen=True)
 class Topology:
     namespace: str
+    queue_type: str = "classic"  # TICKETFLOW_QUEUE_TYPE: classic | quorum
+    delivery_limit: int = 20  # quorum: deliveries of one message before it is dead-lettered
 
     @property
     def inbound(self) -> str:
@@ -40,14 +42,20 @@ class Topology:
         return f"{self.namespace}.{actor}"
 
     def declare(self, channel) -> None:
-        """Exchanges and the queues `run` consumes from, so events published after migrate wait."""
+        """Exchanges and the queues `run` consumes from, so events published after migrate wait.
+
+        Quorum queues (TICKETFLOW_QUEUE_TYPE=quorum) give the ingest queue a delivery limit: a message
+        that keeps crashing its consumer (even by killing the process, which no code can catch) is
+        dead-lettered to `<ns>.in.failed` after `delivery_limit` deliveries instead of looping forever.
+        Classic stays the default: an existing queue cannot change type (PITFALLS), so switching a
+        deployment means new queues (a new namespace) or draining and deleting the old ones."""
         for exchange in (self.inbound, self.outbound):
             channel.exchange_declare(exchange, "topic", durable=True)
-        channel.queue_declare(self.failed_queue, durable=True)
-        channel.queue_declare(
-            self.ingest_queue,
-            durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.failed_queue},
-        )
+        kind = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
+        channel.queue_declare(self.failed_queue, durable=True, arguments=kind or None)
+        ingest = {**kind, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.failed_queue}
+        if self.queue_type == "quorum":
+            ingest["x-delivery-limit"] = self.delivery_limit
+        channel.queue_declare(self.ingest_queue, durable=True, arguments=ingest)
         channel.queue_bind(self.ingest_queue, self.inbound, "#")
-        channel.queue_declare(self.rejected_queue, durable=True)
+        channel.queue_declare(self.rejected_queue, durable=True, arguments=kind or None)

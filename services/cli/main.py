@@ -68,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:  # a bad TICKETFLOW_* value: one line, exit 1
+        print(f"ticketflow {args.command}: {e}", file=sys.stderr)
+        return 1
     from services.logs import configure
 
     configure(settings.log_format)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 
-from services.amqp.topology import Topology
 from services.bootstrap import build_engine
+from services.bootstrap import topology as build_topology
 from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
@@ -29,7 +29,7 @@ def run(settings: Settings, components: list[str]) -> int:
     signal.signal(signal.SIGINT, _stop)
     clock = SystemClock()
     engine = build_engine(settings, clock)
-    topology = Topology(settings.namespace)
+    topology = build_topology(settings)
     threads: list[threading.Thread] = []
     closers = []
 
