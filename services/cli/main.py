@@ -190,7 +190,8 @@ def cmd_tick(args, settings: Settings) -> int:
 
 
 def cmd_sla(args, settings: Settings) -> int:
-    from services.core.business_time import Calendar, CalendarError, format_instant, parse_duration
+    from schemas import format_rfc3339
+    from services.core.business_time import Calendar, CalendarError, parse_duration
 
     try:
         start = _instant(args.start, "--start")
@@ -203,7 +204,7 @@ def cmd_sla(args, settings: Settings) -> int:
         due = calendar.add(start, duration)
     except CalendarError as e:
         raise Failure(f"{args.calendar}: {e}") from None
-    print(format_instant(due))
+    print(format_rfc3339(due))
     return 0
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
-from typing import Literal, Protocol
+from typing import Protocol
 
-HealthState = Literal["normal", "warning", "restricted"]
-HEALTH_STATES: tuple[HealthState, ...] = ("normal", "warning", "restricted")
+from schemas.vocabulary import HealthState
+
 ANSWER_WITHIN = timedelta(hours=24)
 PLATFORM_WINDOW_DAYS = 7
 HEALTH_WINDOW_DAYS = 30
