@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit bench conformance schemas services clean
+.PHONY: install demo test test-unit lint bench conformance schemas schema services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ conformance: $(STAMP) services
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
+
+schema: $(STAMP) services
+	$(BIN)/python -m tests.integration.test_migrations
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP) services
 	$(BIN)/python bench/bench_pipeline.py

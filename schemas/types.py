@@ -93,9 +93,11 @@ def _timezone(value: object) -> str:
     global _ZONES
     if _ZONES is None:
         _ZONES = frozenset(available_timezones())
-    if not isinstance(value, str) or value not in _ZONES:
+    if not isinstance(value, str):
+        raise ValueError(f"not an IANA time zone: {str(value)[:40]!r}")
+    if value not in _ZONES:
         try:
-            ZoneInfo(str(value))
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"not an IANA time zone: {str(value)[:40]!r}") from None
     return value

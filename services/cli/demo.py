@@ -25,6 +25,7 @@ from services.bootstrap import build_engine
 from services.components.relay import Relay
 from services.config import Settings
 from services.core.clock import SystemClock
+from services.store import tickets
 from services.store.db import connect, migrate
 
 NS = "demo"
@@ -112,7 +113,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                     engine.ingest(conn, [line.encode()])
                 settle()
             snapshot = demo_summary(conn)
-            statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+            statuses = tickets.count_by_status(conn)
     finally:
         close_workers()
     return {

@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -51,9 +52,9 @@ class DatabaseCollector:
         self.settings, self.components, self.clock = settings, components, clock or SystemClock()
         self.topology = Topology(settings.namespace)
         self._lock = threading.Lock()
-        self._conn = None
+        self._conn: psycopg.Connection | None = None
 
-    def _db(self):
+    def _db(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings.database_url, autocommit=True)
         return self._conn

@@ -96,11 +96,13 @@ def _td_us(td: timedelta) -> int:
 
 def _offset_at_local(zi: ZoneInfo, naive: datetime) -> int:
     off = zi.utcoffset(naive)
+    assert off is not None  # a ZoneInfo always has an offset
     return (off.days * 86_400 + off.seconds) * _US + off.microseconds
 
 
 def _offset_at_instant(zi: ZoneInfo, t_us: int) -> int:
     off = (_EPOCH + timedelta(microseconds=t_us)).astimezone(zi).utcoffset()
+    assert off is not None  # a ZoneInfo always has an offset
     return _td_us(off)
 
 
@@ -408,7 +410,7 @@ class Calendar:
             for d in _transition_days(self.timezone, y):
                 if n0 <= d < n1 and d not in hol:
                     total += self._day(d)[3] - nominal[(d - 1) % 7]
-        return total
+        return int(total)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -554,6 +556,8 @@ def parse_duration(text: str) -> timedelta:
         if value.years or value.months:
             raise ValueError(f"duration {text!r} uses years or months, whose length is ambiguous; use days or hours")
         value = value.tdelta
+    if not isinstance(value, timedelta):
+        raise ValueError(f"invalid ISO 8601 duration {text!r}")
     if value < timedelta(0):
         raise ValueError(f"negative duration {text!r} not allowed")
     return value

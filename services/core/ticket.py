@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.vocabulary import STATUSES
+from schemas.vocabulary import STATUSES as STATUSES
 
 AWAITING_MERCHANT, AWAITING_CUSTOMER, USER_CONFIRMING, AWAITING_PLATFORM, CLOSED = STATUSES
 OPEN_STATUSES = STATUSES[:-1]

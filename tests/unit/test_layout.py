@@ -51,3 +51,9 @@ def test_every_named_query_is_used_and_every_use_is_defined():
             used |= {a, b}
     assert used - set(Q) == set(), "used but not defined in services/store/queries/*.sql"
     assert set(Q) - used == set(), "defined but never used"
+
+
+def test_types_check():
+    """mypy: strict on the pure core, checked (untyped bodies included) everywhere else (pyproject)."""
+    r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
