@@ -57,3 +57,11 @@ def test_types_check():
     """mypy: strict on the pure core, checked (untyped bodies included) everywhere else (pyproject)."""
     r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_every_setting_is_documented_once_in_the_readme():
+    names = set(re.findall(r'"(TICKETFLOW_[A-Z_]+)"', (ROOT / "services" / "config.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(TICKETFLOW_[A-Z_]+)` \|", readme, re.M)
+    assert names <= set(rows), f"add to README 'Configuration': {sorted(names - set(rows))}"
+    assert len(rows) == len(set(rows)), "a setting listed twice"
