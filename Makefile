@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint bench conformance schemas schema services clean
+.PHONY: install demo test test-unit lint lock bench conformance schemas schema services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,demo]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[test,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +34,10 @@ schemas: $(STAMP)
 
 schema: $(STAMP) services
 	$(BIN)/python -m tests.integration.test_migrations
+
+lock: $(STAMP)   # after changing dependencies in pyproject.toml
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra demo --python-version 3.11 -q -o requirements.lock
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
