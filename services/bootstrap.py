@@ -63,6 +63,7 @@ def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
         clock or SystemClock(),
         parking_limit=settings.parking_limit,
         parking_seconds=settings.parking_seconds,
+        parking_source_limit=settings.parking_source_limit,
     )
 
 

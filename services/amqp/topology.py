@@ -53,7 +53,11 @@ class Topology:
             channel.exchange_declare(exchange, "topic", durable=True)
         kind = {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
         channel.queue_declare(self.failed_queue, durable=True, arguments=kind or None)
-        ingest = {**kind, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.failed_queue}
+        ingest: dict[str, object] = {
+            **kind,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.failed_queue,
+        }
         if self.queue_type == "quorum":
             ingest["x-delivery-limit"] = self.delivery_limit
         channel.queue_declare(self.ingest_queue, durable=True, arguments=ingest)

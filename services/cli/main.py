@@ -180,9 +180,11 @@ def cmd_tick(args, settings: Settings) -> int:
         print(f"ticketflow tick: error: {e}", file=sys.stderr)
         return 2
     from services.bootstrap import build_engine
+    from services.cli.run import check_policies
     from services.core.clock import SystemClock
     from services.store.db import connect
 
+    check_policies(settings)
     engine = build_engine(settings, SystemClock())
     with connect(settings.database_url) as conn:
         fired = engine.fire_all(conn, until)

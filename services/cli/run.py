@@ -9,8 +9,9 @@ from __future__ import annotations
 import signal
 import threading
 
-from services.bootstrap import build_engine
+from services.bootstrap import build_engine, policies
 from services.bootstrap import topology as build_topology
+from services.cli.errors import Failure
 from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
@@ -19,6 +20,8 @@ COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
 
 
 def run(settings: Settings, components: list[str]) -> int:
+    if {"ingest", "scheduler"} & set(components):
+        check_policies(settings)  # before any signal handler or thread: a clear one-line exit 1
     stop = threading.Event()
 
     def _stop(signum, _frame):
@@ -62,7 +65,7 @@ def run(settings: Settings, components: list[str]) -> int:
     if "scheduler" in components:
         from services.components.scheduler import Scheduler
 
-        start("scheduler", Scheduler(settings.database_url, engine, clock, dedupe_days=settings.dedupe_days).run)
+        start("scheduler", Scheduler(settings.database_url, engine, clock, retention_days=settings.retention_days).run)
     if "workers" in components:
         from services.bootstrap import build_workers
 
@@ -81,6 +84,28 @@ def run(settings: Settings, components: list[str]) -> int:
         close()
     log.info("run.stopped")
     return 0
+
+
+def check_policies(settings: Settings) -> None:
+    """A policy referenced by an open ticket but missing from this process's configuration (say, the
+    policies file mounted on ingest only) would fail every timer and event of those tickets: refuse to
+    start instead, with one line naming them. A database not reachable yet is not this check's
+    business (the components retry their connections); it is skipped with a warning."""
+    import psycopg
+
+    from services.store import tickets
+    from services.store.db import connect
+
+    try:
+        with connect(settings.database_url) as conn:
+            used = tickets.open_policies(conn)
+    except psycopg.Error as e:  # not reachable yet, or not migrated yet
+        log.warning("policies.check_skipped", error=str(e)[:200])
+        return
+    missing = sorted(used - set(policies(settings.policies_path)))
+    if missing:
+        where = settings.policies_path or "the built-in policies (TICKETFLOW_POLICIES not set)"
+        raise Failure(f"open tickets use policies missing from {where}: {', '.join(missing)}")
 
 
 def _guard(name, target, stop: threading.Event):

@@ -25,7 +25,15 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             json.dumps(
                 {
                     "ticket": t.model_dump(mode="json"),
-                    "timers": [{"kind": k, "due_at": d.isoformat()} for k, d in timers],
+                    "timers": [
+                        {"kind": k, "due_at": d.isoformat()}
+                        | (
+                            {"set_aside": {"attempts": n, "retry_at": r.isoformat(), "error": err}}
+                            if r is not None
+                            else {}
+                        )
+                        for k, d, n, r, err in timers
+                    ],
                     "timeline": [
                         {"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
                         for a, k, ty, e, d in timeline
@@ -69,8 +77,12 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         lines.append(f"survey    sent {sent}, reminders {s.reminders}, answered {s.answered}, rating {t.rating}")
     if t.urges:
         lines.append(f"urged     {t.urges} time(s)")
-    for kind, due in timers:
+    for kind, due, attempts, retry_at, error in timers:
         lines.append(f"timer     {kind} at {due.isoformat()}")
+        if retry_at is not None:
+            lines.append(
+                f"          SET ASIDE: firing failed {attempts} time(s), retry at {retry_at.isoformat()}: {error}"
+            )
     lines.append("timeline")
     for at, kind, type_, _, detail in timeline:
         extra = ""

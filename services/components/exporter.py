@@ -21,7 +21,7 @@ from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
 from services.logs import log
-from services.store import kpis
+from services.store import kpis, timers
 from services.store.db import connect
 
 P = "ticketflow_"
@@ -32,6 +32,7 @@ COUNTERS = {
     "surveys_dispatched_total": ("Surveys sent (attempt 0) and reminders (1, 2).", ["attempt"]),
     "escalations_total": ("Tickets handed to platform support, by reason.", ["reason"]),
     "dead_letters_total": ("Messages that exhausted retries or crashed a consumer.", ["queue"]),
+    "timer_failures_total": ("Timer firings that raised (the timer is set aside and retried).", ["kind"]),
     "worker_messages_total": (
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
@@ -117,6 +118,9 @@ class DatabaseCollector:
             g = GaugeMetricFamily(P + name, doc)
             g.add_metric([], conn.execute(sql).fetchone()[0])
             yield g
+        g = GaugeMetricFamily(P + "timers_set_aside", "Timers whose firing raised, waiting for their retry.")
+        g.add_metric([], timers.count_set_aside(conn))
+        yield g
         g = GaugeMetricFamily(P + "component_up", "1 for each component this process runs.", labels=["component"])
         for c in self.components:
             g.add_metric([c], 1)

@@ -28,10 +28,10 @@ class Scheduler:
         poll: float = 0.2,
         batch: int = 200,
         health_every: float = 60.0,
-        dedupe_days: float = 30.0,
+        retention_days: float = 400.0,
     ):
         self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
-        self.health_every, self.dedupe_days = health_every, dedupe_days
+        self.health_every, self.retention_days = health_every, retention_days
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -45,7 +45,7 @@ class Scheduler:
                             continue
                         if time.monotonic() >= next_health:  # housekeeping, when no timer is due
                             self.engine.refresh_health(conn)
-                            self.engine.forget_old_ids(conn, self.dedupe_days)
+                            self.engine.purge_expired(conn, self.retention_days)
                             next_health = time.monotonic() + self.health_every
                         nxt = timers.next_due(conn)
                         conn.commit()

@@ -60,9 +60,10 @@ class InboundBatches:
         clock: Clock,
         parking_limit: int = 10_000,
         parking_seconds: float = 600.0,
+        parking_source_limit: int = 2_500,
     ):
         self.topology, self.lifecycle, self.classify, self.policies = topology, lifecycle, classify, policies
-        self.clock, self.parking_limit = clock, parking_limit
+        self.clock, self.parking_limit, self.parking_source_limit = clock, parking_limit, parking_source_limit
         self.parking_window = timedelta(seconds=parking_seconds)
 
     def prepare(self, bodies: list[bytes]) -> Prepared:
@@ -147,6 +148,7 @@ class InboundBatches:
         opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
         with_parked = parking.tickets_with_parked(cur, opening)
         parked_now: int | None = None
+        parked_from: dict[str, int] = {}  # per CloudEvent source, counted on first use
         for (body, ev), k in zip(decoded, keys, strict=True):
             if k not in fresh:
                 result.duplicates += 1
@@ -158,13 +160,23 @@ class InboundBatches:
             t = held.get(ev.subject)
             if t is None and ev.type != "ticket.opened":
                 parked_now = parking.count(cur) if parked_now is None else parked_now
-                if parked_now >= self.parking_limit:
+                source = ev.envelope.source
+                if source not in parked_from:
+                    parked_from[source] = parking.count_from(cur, source)
+                full = (
+                    "the parking lot is full"
+                    if parked_now >= self.parking_limit
+                    else "this source's share of the parking lot is full"
+                    if parked_from[source] >= self.parking_source_limit
+                    else None
+                )
+                if full:
                     self._reject(
                         w,
                         cur,
                         body,
                         "unknown_ticket",
-                        "no ticket.opened and the parking lot is full",
+                        f"no ticket.opened and {full}",
                         ev.id,
                         ev.subject,
                         None,
@@ -176,6 +188,7 @@ class InboundBatches:
                 parking.park(cur, ev, body, now)
                 inbound.set_outcome(cur, ev.id, "parked")
                 parked_now += 1
+                parked_from[source] += 1
                 with_parked.add(ev.subject)
                 result.parked += 1
                 log.info("event.parked", event_id=ev.id, ticket_id=ev.subject, type=ev.type)

@@ -13,7 +13,7 @@ from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Lifecycle
 from services.core.policies import Policy
-from services.store import health, inbound
+from services.store import health, inbound, retention
 from services.store.batch import BatchResult, ClassifyFn, InboundBatches, Prepared, Staged
 from services.store.firing import TimerFiring
 
@@ -30,9 +30,12 @@ class Engine:
         clock: Clock,
         parking_limit: int = 10_000,
         parking_seconds: float = 600.0,
+        parking_source_limit: int = 2_500,
     ):
         self.topology, self.lifecycle, self.policies = topology, lifecycle, policies
-        self.batches = InboundBatches(topology, lifecycle, classify, policies, clock, parking_limit, parking_seconds)
+        self.batches = InboundBatches(
+            topology, lifecycle, classify, policies, clock, parking_limit, parking_seconds, parking_source_limit
+        )
         self.timers = TimerFiring(topology, lifecycle, policies, clock)
 
     @property
@@ -74,9 +77,21 @@ class Engine:
         return self.timers.fire_all(conn, until, patience)
 
     # housekeeping
-    def forget_old_ids(self, conn, days: float, limit: int = 10_000) -> int:
-        """Dedupe ids older than `days` of processing time go (see services.store.inbound)."""
-        return inbound.forget_older_than(conn, self.clock.now() - timedelta(days=days), limit)
+    def purge_expired(self, conn, days: float, slices: int = 25, limit: int = 200) -> int:
+        """Retention (services.store.retention): closed tickets older than `days` with their rows, then
+        dedupe ids of no existing ticket; at most `slices` transactions of `limit` each per call, so
+        the scheduler's housekeeping stays short. Returns the tickets purged."""
+        before = self.clock.now() - timedelta(days=days)
+        purged = 0
+        for _ in range(slices):
+            n = retention.purge_closed(conn, before, limit)
+            purged += n
+            if n < limit:
+                break
+        for _ in range(slices):
+            if inbound.forget_older_than(conn, before, 10 * limit) < 10 * limit:
+                break
+        return purged
 
     def refresh_health(self, conn, limit: int = 500) -> int:
         return health.refresh(conn, self.topology, self.policies, limit)

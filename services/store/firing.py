@@ -2,6 +2,8 @@
 
 Shared by the scheduler (wall clock) and `tick --now T`, so both do exactly the same thing.
 Lock order is tickets (in id order) before timers, as in every writer: no deadlocks with ingest.
+A firing that raises (a bug, or a policy missing from this process's configuration) is set aside:
+counted, its error kept, retried with backoff; the other timers of the round fire.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Lifecycle
 from services.core.policies import Policy
-from services.core.ticket import Ticket
+from services.core.ticket import Outcome, Ticket
+from services.logs import log
 from services.store import health, tickets, timers
 from services.store.outbox import Writes
 
@@ -37,10 +40,14 @@ class TimerFiring:
                 t = held.get(ticket_id)
                 if t is None or (ticket_id, kind, due_at) not in live:
                     continue  # another scheduler has it, or the ticket is busy: next round
-                w.fired(ticket_id, kind)
-                o = self.lifecycle.fire(t, kind, due_at)
-                w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
-                w.record(t, o, f"timer:{ticket_id}:{kind}:{due_at.isoformat()}", due_at)
+                try:
+                    o, tw = self._fire(t, kind, due_at)
+                except Exception as e:  # noqa: BLE001 - one timer's bug must not stop the others
+                    log.exception("timer.failed", ticket_id=ticket_id, kind=kind, due_at=due_at.isoformat())
+                    timers.set_aside(cur, ticket_id, kind, due_at, until, f"{type(e).__name__}: {e}")
+                    w.count("timer_failures_total", kind=kind)
+                    continue
+                w.absorb(tw)
                 held[ticket_id] = changed[ticket_id] = o.ticket or t
                 fired += 1
                 lag = (self.clock.now() - due_at).total_seconds()
@@ -50,6 +57,16 @@ class TimerFiring:
             health.record_facts(w, cur, self.policies)
             w.flush(cur)
         return fired
+
+    def _fire(self, t: Ticket, kind: str, due_at: datetime) -> tuple[Outcome, Writes]:
+        """One firing through the core, its writes collected apart: a firing that raises half-way
+        leaves nothing behind in the round's writes."""
+        tw = Writes(self.topology)
+        tw.fired(t.id, kind)
+        o = self.lifecycle.fire(t, kind, due_at)
+        tw.note(t.id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
+        tw.record(t, o, f"timer:{t.id}:{kind}:{due_at.isoformat()}", due_at)
+        return o, tw
 
     def fire_all(self, conn, until: datetime, patience: float = 60.0) -> int:
         """Everything due by `until` (what `tick` promises). A round that fires nothing while due timers

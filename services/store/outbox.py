@@ -132,6 +132,15 @@ class Writes:
             self.count("tickets", 1, status=t.status)
             self.count("open_tickets", 1, category=t.category)
 
+    def absorb(self, other: Writes) -> None:
+        """Take the writes collected apart in `other` (one timer's firing), in order, after ours."""
+        self._outbox += other._outbox
+        self._timeline += other._timeline
+        self._counters.update(other._counters)
+        self._facts += other._facts
+        self._timers.update(other._timers)
+        self._messages += other._messages
+
     def fired(self, ticket_id: str, kind: str) -> None:
         """A timer fired: its row goes, unless the outcome recorded after this sets it again."""
         self._timers[(ticket_id, kind)] = None

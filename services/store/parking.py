@@ -1,5 +1,6 @@
 """Events that arrived before their ticket's `ticket.opened` wait here (CONTRACT: up to 10 minutes
-of processing time, at most 10 000), then are applied in event-time order or expire."""
+of processing time, at most 10 000, and at most a share of that per source), then are applied in
+event-time order or expire."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ def count(cur) -> int:
     return cur.execute(Q["count_parked"]).fetchone()[0]
 
 
+def count_from(cur, source: str) -> int:
+    """Parked events of one CloudEvent source: its share is bounded too, so one noisy upstream
+    cannot fill the lot for everyone."""
+    return cur.execute(Q["count_parked_from"], (source,)).fetchone()[0]
+
+
 def park(cur, ev: Inbound, body: bytes, now: datetime) -> None:
-    cur.execute(Q["park_event"], (ev.id, ev.subject, ev.time, body, now))
+    cur.execute(Q["park_event"], (ev.id, ev.subject, ev.time, body, now, ev.envelope.source))
 
 
 def take(cur, ticket_id: str) -> list[tuple[str, bytes]]:

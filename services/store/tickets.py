@@ -48,9 +48,17 @@ def count_by_status(conn) -> dict[str, int]:
     return dict(conn.execute(Q["tickets_by_status"]).fetchall())
 
 
-def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime]]:
+def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime, int, datetime | None, str | None]]:
+    """(kind, due_at, failed attempts, retry_at, last error): a timer set aside shows why."""
     return conn.execute(Q["ticket_timers"], (ticket_id,)).fetchall()
 
 
 def timeline_of(conn, ticket_id: str) -> list[tuple]:
     return conn.execute(Q["ticket_timeline"], (ticket_id,)).fetchall()
+
+
+def open_policies(conn) -> set[str]:
+    """The policies open tickets refer to (a startup check: each must be in the running configuration)."""
+    policies = {r[0] for r in conn.execute(Q["open_ticket_policies"])}
+    conn.commit()
+    return policies

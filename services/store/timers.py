@@ -9,16 +9,33 @@ from services.store.queries import Q
 
 
 def due(cur, until: datetime, limit: int) -> list[tuple[str, str, datetime]]:
-    return cur.execute(Q["due_timers"], (until, limit)).fetchall()
+    return cur.execute(Q["due_timers"], {"until": until, "limit": limit}).fetchall()
 
 
 def lock_live(cur, ticket_ids: list[str], until: datetime) -> set[tuple[str, str, datetime]]:
     """The due timers of `ticket_ids` still there and not held by another scheduler, locked."""
-    return {(r[0], r[1], r[2]) for r in cur.execute(Q["lock_live_timers"], (ticket_ids, until))}
+    return {(r[0], r[1], r[2]) for r in cur.execute(Q["lock_live_timers"], {"ids": ticket_ids, "until": until})}
 
 
 def any_due(conn, until: datetime) -> bool:
-    return conn.execute(Q["any_timer_due"], (until,)).fetchone()[0]
+    return conn.execute(Q["any_timer_due"], {"until": until}).fetchone()[0]
+
+
+def set_aside(cur, ticket_id: str, kind: str, due_at: datetime, at: datetime, error: str) -> None:
+    """A timer whose firing raised: kept, retried with backoff after `at`; the error kept for `show`."""
+    cur.execute(
+        Q["set_timer_aside"],
+        {"ticket_id": ticket_id, "kind": kind, "due_at": due_at, "at": at, "error": error[:500]},
+    )
+
+
+def set_aside_list(conn, limit: int = 100) -> list[tuple]:
+    """(ticket, kind, due_at, attempts, retry_at, last_error) of the timers set aside, next retry first."""
+    return conn.execute(Q["timers_set_aside"], (limit,)).fetchall()
+
+
+def count_set_aside(conn) -> int:
+    return conn.execute(Q["count_timers_set_aside"]).fetchone()[0]
 
 
 def next_due(conn) -> datetime | None:

@@ -222,9 +222,10 @@ def test_tick_waits_for_a_ticket_locked_by_a_concurrent_writer(engine, database_
             assert conn.execute("select count(*) from timers where due_at <= %s", (until,)).fetchone()[0] == 0
 
 
-def test_old_dedupe_ids_are_forgotten_but_parked_ones_kept(engine, database_url):
+def test_old_dedupe_ids_of_no_ticket_are_forgotten_but_parked_ones_and_live_tickets_kept(engine, database_url):
     with connect(database_url) as conn:
         engine.ingest(conn, [opened("F1", "f1"), merchant_msg("F2", "f2", "2026-03-02T09:10:00Z")])  # f2 parks
-        engine.clock = FixedClock(NOW + timedelta(days=31))
-        assert engine.forget_old_ids(conn, days=30) == 1
-        assert [r[0] for r in conn.execute("select id from inbound_events")] == ["f2"]
+        engine.ingest(conn, [b"not json"])
+        engine.clock = FixedClock(NOW + timedelta(days=401))
+        engine.purge_expired(conn, days=400)
+        assert sorted(r[0] for r in conn.execute("select id from inbound_events")) == ["f1", "f2"]

@@ -8,6 +8,9 @@ on conflict (id) do nothing returning id
 update inbound_events set outcome = %s where id = %s
 
 -- name: forget_old_inbound_ids
+-- Ids of no existing ticket (rejected input, events of tickets already purged or never opened),
+-- received before the cutoff. An id whose ticket exists stays as long as the ticket does.
 delete from inbound_events where id in (
-    select id from inbound_events where received_at < %s and outcome <> 'parked'
-    order by received_at limit %s)
+    select i.id from inbound_events i where i.received_at < %s and i.outcome <> 'parked'
+    and not exists (select 1 from tickets t where t.id = i.ticket_id)
+    order by i.received_at limit %s)

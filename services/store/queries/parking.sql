@@ -4,8 +4,11 @@ select distinct ticket_id from parked_events where ticket_id = any(%s)
 -- name: count_parked
 select count(*) from parked_events
 
+-- name: count_parked_from
+select count(*) from parked_events where source = %s
+
 -- name: park_event
-insert into parked_events (event_id, ticket_id, time, body, parked_at) values (%s, %s, %s, %s, %s)
+insert into parked_events (event_id, ticket_id, time, body, parked_at, source) values (%s, %s, %s, %s, %s, %s)
 on conflict do nothing
 
 -- name: take_parked

@@ -326,7 +326,8 @@ CREATE TABLE public.parked_events (
     ticket_id text NOT NULL,
     "time" timestamp with time zone NOT NULL,
     body bytea NOT NULL,
-    parked_at timestamp with time zone NOT NULL
+    parked_at timestamp with time zone NOT NULL,
+    source text DEFAULT ''::text NOT NULL
 );
 
 CREATE TABLE public.schema_migrations (
@@ -372,7 +373,10 @@ ALTER SEQUENCE public.timeline_id_seq OWNED BY public.timeline.id;
 CREATE TABLE public.timers (
     ticket_id text NOT NULL,
     kind text NOT NULL,
-    due_at timestamp with time zone NOT NULL
+    due_at timestamp with time zone NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    retry_at timestamp with time zone,
+    last_error text
 );
 
 CREATE TABLE public.translations (
@@ -453,6 +457,8 @@ ALTER TABLE ONLY public.translations
 
 CREATE INDEX inbound_events_by_received ON public.inbound_events USING btree (received_at);
 
+CREATE INDEX inbound_events_by_ticket ON public.inbound_events USING btree (ticket_id);
+
 CREATE INDEX kpi_merchant_overflow_by_merchant ON public.kpi_merchant_overflow USING btree (merchant_id);
 
 CREATE INDEX kpi_merchant_overflow_by_opened ON public.kpi_merchant_overflow USING btree (opened_at) INCLUDE (pending) WHERE (opened_at IS NOT NULL);
@@ -463,6 +469,8 @@ CREATE INDEX kpi_pending_24h_by_opened ON public.kpi_pending_24h USING btree (op
 
 CREATE INDEX parked_by_age ON public.parked_events USING btree (parked_at);
 
+CREATE INDEX parked_by_source ON public.parked_events USING btree (source);
+
 CREATE INDEX parked_by_ticket ON public.parked_events USING btree (ticket_id, "time");
 
 CREATE INDEX tickets_by_merchant ON public.tickets USING btree (merchant_id, status, opened_at);
@@ -471,6 +479,10 @@ CREATE INDEX tickets_by_merchant_due ON public.tickets USING btree (merchant_id,
 
 CREATE INDEX tickets_by_order ON public.tickets USING btree (merchant_id, order_id) WHERE (order_id IS NOT NULL);
 
+CREATE INDEX tickets_closed_by_update ON public.tickets USING btree (updated_at) WHERE (status = 'closed'::text);
+
 CREATE INDEX timeline_by_ticket ON public.timeline USING btree (ticket_id, id);
 
 CREATE INDEX timers_by_due ON public.timers USING btree (due_at);
+
+CREATE INDEX timers_set_aside ON public.timers USING btree (retry_at) WHERE (retry_at IS NOT NULL);

@@ -1,0 +1,266 @@
+"""Issue #11 part A on the real database (and broker): retention, timer isolation, per-source
+parking, oversized and poison input, quorum queues."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pika
+import pytest
+
+from services.amqp.topology import Topology
+from services.core.clock import FixedClock
+from services.core.lifecycle import Lifecycle
+from services.core.policies import load_policies
+from services.store.db import connect
+from services.store.engine import Engine
+from services.store.outbox import KEPT_BYTES
+from tests.fakes import fake_classify
+from tests.integration.test_engine import NOW, ev, merchant_msg, opened
+
+pytestmark = pytest.mark.integration
+
+
+def _engine(policies=None, **kw) -> Engine:
+    policies = load_policies() if policies is None else policies
+    return Engine(Topology("tft"), Lifecycle(policies), fake_classify, policies, FixedClock(NOW), **kw)
+
+
+def closed(subject, id_, time_):
+    return ev("ticket.closed", subject, time_, {"by": "platform"}, id_)
+
+
+def _count(conn, sql, *params) -> int:
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def _counter(conn, name) -> float:
+    row = conn.execute("select sum(value) from metric_counters where name = %s", (name,)).fetchone()
+    return row[0] or 0.0
+
+
+# -- retention -------------------------------------------------------------------------------------
+
+
+def test_a_duplicate_has_no_effect_as_long_as_its_ticket_exists(database_url):
+    # Given a ticket opened, and 300 days pass (the old 30-day dedupe window ten times over)
+    engine = _engine()
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("D1", "d1")])
+        engine.clock = FixedClock(NOW + timedelta(days=300))
+        engine.purge_expired(conn, days=400)
+        # When its ticket.opened is replayed
+        result = engine.ingest(conn, [opened("D1", "d1")])
+        # I expect a duplicate: no second effect
+        assert result.duplicates == 1 and result.applied == 0
+        assert _count(conn, "select count(*) from outbox where routing_key = 'ticket.status_changed'") == 1
+
+
+def test_retention_purges_closed_tickets_with_their_texts_timeline_and_ids_and_keeps_the_rest(database_url):
+    # Given a ticket closed at day 0 and one still open, each with messages, timeline, dedupe ids
+    engine = _engine()
+    with connect(database_url) as conn:
+        engine.ingest(
+            conn,
+            [
+                opened("R1", "r1"),
+                merchant_msg("R1", "r1b", "2026-03-02T09:10:00Z"),
+                closed("R1", "r1c", "2026-03-02T09:20:00Z"),
+                opened("R2", "r2"),
+            ],
+        )
+        conn.execute(
+            "insert into translations (ticket_id, message_id, source_language, target_language, provider,"
+            " translated, text) values ('R1', 'r1-m', 'de', 'en', 'x', true, 'customer text')"
+        )
+        conn.commit()
+        closed_before = _count(
+            conn, "select value from metric_counters where name = 'tickets' and labels like %s", "%closed%"
+        )
+        # When housekeeping runs 401 days later with a 400-day retention
+        engine.clock = FixedClock(NOW + timedelta(days=401))
+        purged = engine.purge_expired(conn, days=400)
+        # I expect the closed ticket gone with every row about it, the open one untouched
+        assert purged == 1
+        for table, column in (
+            ("tickets", "id"),
+            ("messages", "ticket_id"),
+            ("translations", "ticket_id"),
+            ("timeline", "ticket_id"),
+            ("inbound_events", "ticket_id"),
+            ("timers", "ticket_id"),
+        ):
+            assert _count(conn, f"select count(*) from {table} where {column} = 'R1'") == 0, table
+        assert _count(conn, "select count(*) from tickets where id = 'R2'") == 1
+        assert _count(conn, "select count(*) from messages where ticket_id = 'R2'") == 1
+        assert _count(conn, "select count(*) from inbound_events where ticket_id = 'R2'") == 1
+        assert (
+            _count(conn, "select value from metric_counters where name = 'tickets' and labels like %s", "%closed%")
+            == closed_before - 1
+        )
+        assert _counter(conn, "tickets_purged_total") == 1
+
+
+def test_retention_keeps_a_recently_closed_ticket_and_forgets_old_rejected_ids(database_url):
+    # Given a ticket closed 10 days before housekeeping, and a rejected message 401 days before it
+    engine = _engine()
+    with connect(database_url) as conn:
+        engine.ingest(conn, [b"not json at all"])
+        engine.clock = FixedClock(NOW + timedelta(days=391))
+        engine.ingest(conn, [opened("K1", "k1", "2027-03-28T09:00:00Z"), closed("K1", "k1c", "2027-03-28T10:00:00Z")])
+        # When housekeeping runs at day 401
+        engine.clock = FixedClock(NOW + timedelta(days=401))
+        engine.purge_expired(conn, days=400)
+        # I expect the recent ticket and its ids kept, the old rejected id forgotten
+        assert _count(conn, "select count(*) from tickets where id = 'K1'") == 1
+        assert {r[0] for r in conn.execute("select id from inbound_events")} == {"k1", "k1c"}
+
+
+def test_retention_works_in_bounded_slices(database_url):
+    # Given 25 closed tickets
+    engine = _engine()
+    with connect(database_url) as conn:
+        bodies = []
+        for i in range(25):
+            bodies += [opened(f"S{i}", f"s{i}"), closed(f"S{i}", f"s{i}c", "2026-03-02T10:00:00Z")]
+        engine.ingest(conn, bodies)
+        engine.clock = FixedClock(NOW + timedelta(days=500))
+        # When housekeeping may take 2 slices of 10
+        purged = engine.purge_expired(conn, days=400, slices=2, limit=10)
+        # I expect 20 purged now, the rest left for the next run
+        assert purged == 20
+        assert _count(conn, "select count(*) from tickets") == 5
+        assert engine.purge_expired(conn, days=400, slices=2, limit=10) == 5
+
+
+# -- timers ----------------------------------------------------------------------------------------
+
+
+def test_a_timer_that_raises_is_set_aside_and_the_others_fire(database_url):
+    # Given a wish and a chat ticket with breaches due, and a scheduler whose configuration lacks `chat`
+    full = load_policies()
+    with connect(database_url) as conn:
+        _engine(full).ingest(conn, [opened("W1", "w1", policy="wish"), opened("C1", "c1", policy="chat")])
+    partial = {k: v for k, v in full.items() if k != "chat"}
+    until = datetime(2026, 3, 5, tzinfo=timezone.utc)  # wish 48 h and chat 24 h deadlines passed
+    with connect(database_url) as conn:
+        # When it fires everything due
+        fired = _engine(partial).fire_all(conn, until)
+        # I expect the wish timers fired, the chat one set aside with its error, counted
+        assert fired >= 1
+        assert _count(conn, "select count(*) from timers where ticket_id = 'W1' and due_at <= %s", until) == 0
+        row = conn.execute(
+            "select attempts, retry_at, last_error from timers where ticket_id = 'C1' and due_at <= %s", (until,)
+        ).fetchone()
+        assert row is not None
+        attempts, retry_at, error = row
+        assert attempts == 1 and retry_at == until + timedelta(seconds=30) and error.startswith("KeyError")
+        assert _counter(conn, "timer_failures_total") == 1
+        # When the same scheduler runs again before the retry is due, nothing is retried
+        assert _engine(partial).fire_all(conn, until + timedelta(seconds=10)) == 0
+        # When a scheduler that knows `chat` runs after the retry instant
+        assert _engine(full).fire_all(conn, until + timedelta(seconds=31)) >= 1
+        # I expect the set-aside timer fired and gone
+        assert _count(conn, "select count(*) from timers where ticket_id = 'C1' and retry_at is not null") == 0
+        assert _count(conn, "select count(*) from outbox where routing_key = 'sla.breached'") == 2
+
+
+def test_a_set_aside_timer_backs_off_exponentially(database_url):
+    full = load_policies()
+    with connect(database_url) as conn:
+        _engine(full).ingest(conn, [opened("C2", "c2", policy="chat")])
+    partial = {k: v for k, v in full.items() if k != "chat"}
+    until = datetime(2026, 3, 5, tzinfo=timezone.utc)
+    with connect(database_url) as conn:
+        e = _engine(partial)
+        e.fire_all(conn, until)
+        e.fire_all(conn, until + timedelta(seconds=30))
+        e.fire_all(conn, until + timedelta(seconds=90))
+        attempts, retry_at = conn.execute(
+            "select attempts, retry_at from timers where ticket_id = 'C2' and retry_at is not null"
+        ).fetchone()
+    assert attempts == 3
+    assert retry_at == until + timedelta(seconds=90 + 120)  # 30 s, 60 s, 120 s
+
+
+# -- parking ---------------------------------------------------------------------------------------
+
+
+def test_one_noisy_source_cannot_fill_the_parking_lot(database_url):
+    # Given a lot of 10 with a per-source share of 3
+    engine = _engine(parking_limit=10, parking_source_limit=3)
+    noisy = [
+        ev("ticket.urged", f"N{i}", "2026-03-02T09:00:00Z", {}, f"n{i}").replace(b'"source": "t"', b'"source": "noisy"')
+        for i in range(5)
+    ]
+    quiet = [ev("ticket.urged", "Q1", "2026-03-02T09:00:00Z", {}, "q1")]
+    with connect(database_url) as conn:
+        # When the noisy source sends 5 events for unknown tickets, then another source sends one
+        result = engine.ingest(conn, noisy + quiet)
+        # I expect 3 of the noisy ones parked, 2 rejected, and the other source's parked
+        assert result.parked == 4
+        assert result.rejected == {"unknown_ticket": 2}
+        assert _count(conn, "select count(*) from parked_events where source = 'noisy'") == 3
+        assert _count(conn, "select count(*) from parked_events where ticket_id = 'Q1'") == 1
+
+
+# -- oversized and poison input --------------------------------------------------------------------
+
+
+def test_an_oversized_message_is_kept_as_a_bounded_prefix_with_its_digest(database_url):
+    import hashlib
+
+    engine = _engine()
+    body = opened("BIG", "big", text="x" * 1000)[:-2] + b', "pad": "' + b"y" * (20 * 1024 * 1024) + b'"}}'
+    with connect(database_url) as conn:
+        result = engine.ingest(conn, [body])
+        assert result.rejected == {"too_large": 1}
+        kept, headers = conn.execute(
+            "select body, headers from outbox where routing_key = 'tft.in.rejected'"
+        ).fetchone()
+    assert len(kept) == KEPT_BYTES and bytes(kept) == body[:KEPT_BYTES]
+    assert headers["x-ticketflow-reason"] == "too_large"
+    assert headers["x-ticketflow-sha256"] == hashlib.sha256(body).hexdigest()
+    assert headers["x-ticketflow-size"] == str(len(body))
+
+
+def test_the_recursion_error_case_of_the_issue_is_a_rejection(database_url):
+    # Given the issue's message: an extension attribute ~500 arrays deep holding an escaped surrogate pair
+    deep = b"[" * 500 + b'"\\ud83d\\ude00"' + b"]" * 500
+    body = opened("DEEP", "deep")[:-1] + b', "ext": ' + deep + b"}"
+    engine = _engine()
+    with connect(database_url) as conn:
+        # When it is ingested with a valid event behind it
+        result = engine.ingest(conn, [body, opened("OK1", "ok1")])
+    # I expect it rejected with a contract reason and the event behind it applied
+    assert result.rejected == {"invalid_data": 1} and result.applied == 1
+
+
+# -- quorum queues ---------------------------------------------------------------------------------
+
+
+def test_quorum_queues_dead_letter_a_message_after_its_delivery_limit(amqp_url, namespace, broker_cleanup):
+    # Given the quorum topology with a delivery limit of 2
+    topology = Topology(namespace, "quorum", delivery_limit=2)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        topology.declare(ch)
+        topology.declare(ch)  # idempotent: same arguments
+        ch.confirm_delivery()
+        ch.basic_publish(topology.inbound, "ticket.opened", opened("QQ", "qq"))
+        # When a consumer keeps failing it (returned to the queue each time)
+        returned = 0
+        for _ in range(10):
+            method, _, _ = ch.basic_get(topology.ingest_queue)
+            if method is None:
+                break
+            ch.basic_nack(method.delivery_tag, requeue=True)
+            returned += 1
+        # I expect it dead-lettered to <ns>.in.failed after the limit, not redelivered forever
+        assert 2 <= returned <= 3
+        method, _, body = ch.basic_get(topology.failed_queue, auto_ack=True)
+        assert method is not None and json.loads(body)["id"] == "qq"
+    finally:
+        conn.close()
