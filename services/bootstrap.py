@@ -67,6 +67,9 @@ def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     )
 
 
+WORKERS_GRACE_MS = 7_000  # how long a stopping worker waits for its running actors (then they are requeued)
+
+
 def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4):
     """The dramatiq broker (first: actors bind to it), the jobs' pool, every actor registered, and a
     Worker ready to start; `amqp_url=None` gives the in-process stub broker of the demo.
@@ -87,7 +90,7 @@ def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4)
     worker = Worker(broker, worker_threads=threads, worker_timeout=100 if amqp_url is None else 1000)
 
     def close() -> None:
-        worker.stop()
+        worker.stop(timeout=WORKERS_GRACE_MS)  # dramatiq's default waits 10 minutes for busy actors
         broker.close()
         jobs_pool.close()
 

@@ -185,23 +185,24 @@ def _claim(conn, merchant_id: str, filters: dict) -> str | None:
 
 
 def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
-    written, more = 0, False
-    with conn.cursor(name="ticketflow_export") as cur:
-        cur.itersize = 2000
-        cur.execute(q["sql"], [*q["params"], MAX_ROWS + 1])
-        w = csv.writer(sink, lineterminator="\n")
-        if fmt != "jsonl":
-            w.writerow(COLUMNS)
-        for row in cur:
-            if written == MAX_ROWS:
-                more = True
-                break
-            if fmt == "jsonl":
-                sink.write(json.dumps(dict(zip(COLUMNS, _json_row(row))), ensure_ascii=False) + "\n")
-            else:
-                w.writerow(_csv_row(row))
-            written += 1
-    return written, more
+    """Read the rows (at most MAX_ROWS + 1, ~10 columns each: a few MB), end the transaction, then
+    write: a slow reader at the other end of the pipe never holds a transaction open (which would
+    keep vacuum from the hot tables) nor a snapshot older than the read."""
+    rows = conn.execute(q["sql"], [*q["params"], MAX_ROWS + 1]).fetchall()
+    conn.commit()
+    more = len(rows) > MAX_ROWS
+    rows = rows[:MAX_ROWS]
+    # RFC 4180 line breaks (CRLF): the csv module quotes a cell only for characters of the line
+    # terminator, so with "\n" alone a CR inside an id was written bare and split the row for readers.
+    w = csv.writer(sink, lineterminator="\r\n")
+    if fmt != "jsonl":
+        w.writerow(COLUMNS)
+    for row in rows:
+        if fmt == "jsonl":
+            sink.write(json.dumps(dict(zip(COLUMNS, _json_row(row))), ensure_ascii=False) + "\n")
+        else:
+            w.writerow(_csv_row(row))
+    return len(rows), more
 
 
 def _json_row(r) -> list:
@@ -221,7 +222,18 @@ def _json_row(r) -> list:
 
 
 def _csv_row(r) -> list:
-    return ["" if v is None else ("true" if v is True else "false" if v is False else v) for v in _json_row(r)]
+    return ["" if v is None else ("true" if v is True else "false" if v is False else _cell(v)) for v in _json_row(r)]
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """A text cell a spreadsheet would read as a formula (`=HYPERLINK(...)`, `+cmd|...`, `@SUM`, and the
+    tab/CR variants) gets a leading apostrophe (OWASP "CSV injection"): ids come from upstream apps."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 @contextmanager

@@ -122,7 +122,7 @@ def cmd_migrate(args, settings: Settings) -> int:
     import psycopg
 
     from services.bootstrap import declare_topology
-    from services.store.db import migrate
+    from services.store.db import cost_notes, migrate
 
     try:
         applied = migrate(settings.database_url)
@@ -136,6 +136,10 @@ def cmd_migrate(args, settings: Settings) -> int:
         f"migrated: {', '.join(applied) if applied else 'schema up to date'}; topology declared for "
         f"namespace {settings.namespace!r}"
     )
+    for name in applied:
+        notes = cost_notes(name)
+        if notes:
+            print(f"{name}: " + " ".join(notes))
     return 0
 
 

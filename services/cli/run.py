@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 from services.bootstrap import build_engine, policies
 from services.bootstrap import topology as build_topology
@@ -17,6 +18,7 @@ from services.core.clock import SystemClock
 from services.logs import log
 
 COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
+COMPONENTS_GRACE_SECONDS = 15.0  # then the workers get WORKERS_GRACE_MS: SIGTERM to exit stays under 25 s
 
 
 def run(settings: Settings, components: list[str]) -> int:
@@ -78,10 +80,17 @@ def run(settings: Settings, components: list[str]) -> int:
         closers.append(serve(settings, components))
     log.info("run.started", components=components, namespace=settings.namespace)
     stop.wait()
+    # One deadline for the whole shutdown, under Kubernetes' default 30 s grace: components first (ingest
+    # finishes and acks the batch it is committing), then the workers and the exporter. A component still
+    # busy then is left (daemon thread): whatever it had not acked goes back to the broker.
+    deadline = time.monotonic() + COMPONENTS_GRACE_SECONDS
     for t in threads:
-        t.join(timeout=20)
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
     for close in closers:
         close()
+    stuck = [t.name for t in threads if t.is_alive()]
+    if stuck:
+        log.warning("run.stop_incomplete", components=stuck)
     log.info("run.stopped")
     return 0
 

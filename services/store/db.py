@@ -53,6 +53,14 @@ def ensure_database(url: str) -> bool:
     return True
 
 
+def cost_notes(name: str) -> list[str]:
+    """What a migration says about its cost on an existing deployment (its `-- cost:` lines)."""
+    for version, stem, text in migrations():
+        if f"{version:03d}_{stem}" == name:
+            return [ln[len("-- cost:") :].strip() for ln in text.splitlines() if ln.startswith("-- cost:")]
+    return []
+
+
 def migrate(url: str) -> list[str]:
     """Apply pending migrations, each in its own transaction; returns the names applied."""
     ensure_database(url)

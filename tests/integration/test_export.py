@@ -292,3 +292,60 @@ def test_filters_by_order_and_ticket_and_sorts_for_the_work_list(sample, capsys)
     again(sample)
     code, out, _ = run(capsys, "--merchant", "m1", "--sort", "priority", "--format", "jsonl")
     assert [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-1", "T-4", "T-2"]
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tX", "\rX"])
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_escaped(db, capsys, hostile):
+    # Given a ticket whose upstream-chosen id starts like a formula
+    add(db, hostile)
+    # When it is exported as CSV
+    code, out, _ = run(capsys, "--merchant", "m1")
+    # I expect the cell prefixed with an apostrophe (and the JSON Lines export left as given)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[1][0] == "'" + hostile
+    again(db)
+    code, out, _ = run(capsys, "--merchant", "m1", "--format", "jsonl")
+    assert json.loads(out.splitlines()[0])["ticket_id"] == hostile
+
+
+def test_the_export_holds_no_transaction_while_it_writes(sample, capsys, database_url):
+    # Given a sink that, while the export writes, asks PostgreSQL which transactions are open
+    seen = []
+
+    class Probe(io.StringIO):
+        def write(self, s):
+            if not seen:
+                with connect(database_url, autocommit=True) as c:
+                    seen.append(
+                        c.execute(
+                            "select count(*) from pg_stat_activity where datname = current_database()"
+                            " and state like 'idle in transaction%%' and pid <> pg_backend_pid()"
+                        ).fetchone()[0]
+                    )
+            return super().write(s)
+
+    # When it exports
+    from services.config import Settings
+
+    sink = Probe()
+    args = type(
+        "A",
+        (),
+        {
+            "merchant": "m1",
+            "status": None,
+            "category": None,
+            "since": None,
+            "until": None,
+            "order": None,
+            "ticket": None,
+            "sort": "waiting",
+            "format": "csv",
+            "output": "-",
+        },
+    )()
+    code = export_mod.export(Settings.from_env(), args, out=sink, err=io.StringIO())
+    # I expect no transaction of the export open while rows are written
+    assert code == 0 and seen == [0]
+    assert sink.getvalue().count("\n") == 4  # header + 3 open tickets of m1

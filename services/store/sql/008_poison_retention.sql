@@ -1,13 +1,11 @@
 -- Issue #11: timers set aside when their firing raises, per-source parking quota, retention.
 --
--- Cost on an existing deployment (documented for `migrate`; the statements run in one transaction):
--- * the ALTER TABLEs add columns with constant defaults: catalogue-only in PostgreSQL 11+, instant;
--- * `inbound_events_by_ticket` reads the whole dedupe ledger once and blocks writes to it (so ingest
---   waits) while it builds: about 1 s per million rows here. On a very large ledger, create it first
---   by hand with CREATE INDEX CONCURRENTLY (same name) and this migration skips it;
--- * `tickets_closed_by_update` and `parked_by_source` read tickets / parked_events once (small).
--- Retention itself (TICKETFLOW_RETENTION_DAYS, default 400) then runs in the scheduler's housekeeping,
--- 200 tickets per transaction; the first run on an old database deletes a backlog slice by slice.
+-- Lines starting `-- cost:` are printed by `ticketflow migrate` when it applies this file.
+-- cost: 008 adds columns (catalogue-only, instant) and indexes; `inbound_events_by_ticket` reads the
+-- cost: whole dedupe ledger once and blocks ingest's writes to it while it builds (~1 s per million
+-- cost: rows here): on a large ledger create it first with CREATE INDEX CONCURRENTLY (same name).
+-- cost: Retention (TICKETFLOW_RETENTION_DAYS, default 400) then deletes closed tickets older than that,
+-- cost: 200 per transaction in the scheduler's housekeeping: the first runs work through any backlog.
 
 -- A timer whose firing raised: retried at retry_at (exponential backoff), the others fire meanwhile.
 alter table timers add column attempts integer not null default 0;
