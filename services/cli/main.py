@@ -128,10 +128,22 @@ def cmd_migrate(args, settings: Settings) -> int:
         applied = migrate(settings.database_url)
     except psycopg.Error as e:
         raise Failure(f"database: {str(e).strip().splitlines()[0]}") from None
+    import logging
+
+    pika_log = logging.getLogger("pika")
+    level, pika_log.level = pika_log.level, logging.CRITICAL  # its warning would repeat our one line
     try:
         declare_topology(settings)
     except Exception as e:  # noqa: BLE001
-        raise Failure(f"broker topology: {type(e).__name__} {str(e)[:160]}") from None
+        hint = (
+            f" (queue arguments cannot change: TICKETFLOW_QUEUE_TYPE={settings.queue_type} differs from the"
+            " existing queues'; use a new namespace, or drain and delete them)"
+            if "PRECONDITION_FAILED" in str(e)
+            else ""
+        )
+        raise Failure(f"broker topology: {type(e).__name__} {str(e)[:200]}{hint}") from None
+    finally:
+        pika_log.setLevel(level)
     print(
         f"migrated: {', '.join(applied) if applied else 'schema up to date'}; topology declared for "
         f"namespace {settings.namespace!r}"

@@ -36,10 +36,11 @@ def run(settings: Settings, components: list[str]) -> int:
     engine = build_engine(settings, clock)
     topology = build_topology(settings)
     threads: list[threading.Thread] = []
+    crashed: list[str] = []
     closers = []
 
     def start(name: str, target) -> None:
-        t = threading.Thread(target=_guard(name, target, stop), name=name, daemon=True)
+        t = threading.Thread(target=_guard(name, target, stop, crashed), name=name, daemon=True)
         t.start()
         threads.append(t)
 
@@ -91,8 +92,8 @@ def run(settings: Settings, components: list[str]) -> int:
     stuck = [t.name for t in threads if t.is_alive()]
     if stuck:
         log.warning("run.stop_incomplete", components=stuck)
-    log.info("run.stopped")
-    return 0
+    log.info("run.stopped", crashed=crashed or None)
+    return 1 if crashed else 0  # a supervisor restarts a process that stopped because a component died
 
 
 def check_policies(settings: Settings) -> None:
@@ -117,7 +118,7 @@ def check_policies(settings: Settings) -> None:
         raise Failure(f"open tickets use policies missing from {where}: {', '.join(missing)}")
 
 
-def _guard(name, target, stop: threading.Event):
+def _guard(name, target, stop: threading.Event, crashed: list[str]):
     """A component that dies of a bug stops the process (a supervisor restarts it) rather than
     leaving a half-working pipeline that looks alive."""
 
@@ -126,6 +127,7 @@ def _guard(name, target, stop: threading.Event):
             target(stop)
         except Exception:  # noqa: BLE001
             log.exception("component.crashed", component=name)
+            crashed.append(name)
             stop.set()
 
     return body

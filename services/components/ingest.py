@@ -52,6 +52,15 @@ class IngestConsumer:
                         if conn.is_open:
                             conn.close()
                 backoff = 0.5
+            except pika.exceptions.ChannelClosedByBroker as e:
+                if e.reply_code == 406:  # PRECONDITION_FAILED: our queues exist with other arguments
+                    raise RuntimeError(
+                        f"{self.topology.ingest_queue} exists with other arguments than TICKETFLOW_QUEUE_TYPE="
+                        f"{self.topology.queue_type} declares (queue arguments cannot change): {e.reply_text[:200]}"
+                    ) from None
+                log.warning("ingest.retry", error=str(e)[:200], backoff=backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
             except (psycopg.OperationalError, pika.exceptions.AMQPError, OSError) as e:
                 log.warning("ingest.retry", error=str(e)[:200], backoff=backoff)
                 stop.wait(backoff)

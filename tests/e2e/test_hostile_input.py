@@ -180,3 +180,35 @@ def test_an_oversized_message_is_kept_as_a_prefix_with_its_digest(amqp_url, data
     finally:
         p.close()
         delete_namespace(amqp_url, namespace)
+
+
+def test_quorum_queues_end_to_end_and_a_type_switch_on_existing_queues_is_a_clear_failure(
+    amqp_url, database_url, namespace
+):
+    from tests.conftest import delete_namespace
+
+    # Given a deployment migrated with TICKETFLOW_QUEUE_TYPE=quorum
+    p = Pipeline(amqp_url, database_url, namespace, extra_env={"TICKETFLOW_QUEUE_TYPE": "quorum"})
+    try:
+        p.migrate_and_tap()
+        # When it runs, I expect events applied through the quorum queues
+        p.start()
+        p.publish(_opened("QQ-1"))
+        assert p.wait_for(lambda: p.statuses("QQ-1") == ["awaiting_merchant"], max_s=60)
+        p.stop()
+        # When the same queues are used with TICKETFLOW_QUEUE_TYPE=classic
+        p.env["TICKETFLOW_QUEUE_TYPE"] = "classic"
+        r = p.cli("migrate")
+        # I expect migrate to fail in one line naming the mismatch, and run to stop with exit 1
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "PRECONDITION_FAILED" in r.stderr
+        run = p.cli("run", "--components", "ingest", timeout=60)
+        assert run.returncode == 1
+        assert "exists with other arguments" in run.stdout + run.stderr
+        # and a bad value is a one-line usage failure
+        p.env["TICKETFLOW_QUEUE_TYPE"] = "mirrored"
+        r = p.cli("migrate")
+        assert r.returncode == 1 and "TICKETFLOW_QUEUE_TYPE" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    finally:
+        p.close()
+        delete_namespace(amqp_url, namespace)

@@ -264,3 +264,52 @@ def test_quorum_queues_dead_letter_a_message_after_its_delivery_limit(amqp_url, 
         assert method is not None and json.loads(body)["id"] == "qq"
     finally:
         conn.close()
+
+
+# -- what operators see ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(database_url, amqp_url, monkeypatch):
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("TICKETFLOW_AMQP_URL", amqp_url)
+    monkeypatch.delenv("TICKETFLOW_POLICIES", raising=False)
+    monkeypatch.setattr("services.logs.configure", lambda *a, **k: None)
+
+
+def test_an_open_tickets_policy_missing_from_the_configuration_stops_run_and_tick(
+    database_url, cli_env, tmp_path, capsys
+):
+    from services.cli.main import main
+
+    # Given an open ticket of a policy that only a policies file defines
+    pol = tmp_path / "policies.toml"
+    pol.write_text('[policies.hu_shop]\ncalendar = "24/7"\nresponse = "PT8H"\nbreach_action = "escalate"\n')
+    with connect(database_url) as conn:
+        _engine(load_policies(pol)).ingest(conn, [opened("HU1", "hu1", policy="hu_shop")])
+    # When the scheduler or tick starts without that file
+    for argv in (["run", "--components", "scheduler"], ["tick", "--now", "2026-03-05T00:00:00Z"]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        # I expect exit 1 with one line naming the policy
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "hu_shop" in err, err
+
+
+def test_a_set_aside_timer_shows_in_show_and_metrics(database_url, amqp_url, cli_env, capsys):
+    from services.cli.main import main
+    from services.components.exporter import DatabaseCollector
+    from services.config import Settings
+
+    full = load_policies()
+    with connect(database_url) as conn:
+        _engine(full).ingest(conn, [opened("C3", "c3", policy="chat")])
+        _engine({k: v for k, v in full.items() if k != "chat"}).fire_all(
+            conn, datetime(2026, 3, 5, tzinfo=timezone.utc)
+        )
+    assert main(["show", "C3"]) == 0
+    out = capsys.readouterr().out
+    assert "SET ASIDE: firing failed 1 time(s)" in out and "KeyError" in out
+    collector = DatabaseCollector(Settings(database_url=database_url, amqp_url=amqp_url), ["exporter"])
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value for m in collector.collect() for s in m.samples}
+    assert got[("ticketflow_timers_set_aside", ())] == 1
+    assert got[("ticketflow_timer_failures_total", (("kind", "merchant_response.breach"),))] == 1
