@@ -37,7 +37,7 @@ def test_a_message_that_exhausts_its_retries_is_recorded_and_counted(database_ur
         rows = conn.execute("select queue, actor, args, error from dead_letters").fetchall()
         counted = conn.execute(
             "select value from metric_counters where name = 'dead_letters_total'"
-            " and labels = '{\"queue\":\"tft.failing\"}'"
+            ' and labels = \'{"queue":"tft.failing"}\''
         ).fetchone()
     assert [(q, a, args) for q, a, args, _ in rows] == [("tft.failing", "always_fails", {"ticket_id": "T-1"})]
     assert "boom" in rows[0][3]

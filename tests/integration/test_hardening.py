@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pika
 import pytest
 
+from schemas.builders import cloudevent_bytes
 from services.amqp.topology import Topology
 from services.core.clock import FixedClock
 from services.core.lifecycle import Lifecycle
@@ -191,10 +192,10 @@ def test_one_noisy_source_cannot_fill_the_parking_lot(database_url):
     # Given a lot of 10 with a per-source share of 3
     engine = _engine(parking_limit=10, parking_source_limit=3)
     noisy = [
-        ev("ticket.urged", f"N{i}", "2026-03-02T09:00:00Z", {}, f"n{i}").replace(b'"source": "t"', b'"source": "noisy"')
+        cloudevent_bytes("ticket.urged", f"N{i}", "2026-03-02T09:00:00Z", {}, id=f"n{i}", source="noisy")
         for i in range(5)
     ]
-    quiet = [ev("ticket.urged", "Q1", "2026-03-02T09:00:00Z", {}, "q1")]
+    quiet = [cloudevent_bytes("ticket.urged", "Q1", "2026-03-02T09:00:00Z", {}, id="q1", source="quiet")]
     with connect(database_url) as conn:
         # When the noisy source sends 5 events for unknown tickets, then another source sends one
         result = engine.ingest(conn, noisy + quiet)
