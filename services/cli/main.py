@@ -196,13 +196,13 @@ def cmd_tick(args, settings: Settings) -> int:
         print(f"ticketflow tick: error: {e}", file=sys.stderr)
         return 2
     from services.bootstrap import build_engine
-    from services.cli.run import check_policies
+    from services.cli.run import refuse_missing_policies
     from services.core.clock import SystemClock
     from services.store.db import connect
 
-    check_policies(settings)
     engine = build_engine(settings, SystemClock())
     with connect(settings.database_url) as conn:
+        refuse_missing_policies(conn, settings.policies_path, engine.policies)
         fired = engine.fire_all(conn, until)
     print(f"fired {fired} timer(s) due at or before {args.now}")
     return 0

@@ -103,18 +103,23 @@ def check_policies(settings: Settings) -> None:
     business (the components retry their connections); it is skipped with a warning."""
     import psycopg
 
-    from services.store import tickets
     from services.store.db import connect
 
+    known = policies(settings.policies_path)  # a bad policies file fails first, with its own line
     try:
         with connect(settings.database_url) as conn:
-            used = tickets.open_policies(conn)
+            refuse_missing_policies(conn, settings.policies_path, known)
     except psycopg.Error as e:  # not reachable yet, or not migrated yet
         log.warning("policies.check_skipped", error=str(e)[:200])
-        return
-    missing = sorted(used - set(policies(settings.policies_path)))
+
+
+def refuse_missing_policies(conn, path: str | None, known) -> None:
+    """Raise Failure naming the policies open tickets use that `known` lacks."""
+    from services.store import tickets
+
+    missing = sorted(tickets.open_policies(conn) - set(known))
     if missing:
-        where = settings.policies_path or "the built-in policies (TICKETFLOW_POLICIES not set)"
+        where = path or "the built-in policies (TICKETFLOW_POLICIES not set)"
         raise Failure(f"open tickets use policies missing from {where}: {', '.join(missing)}")
 
 
