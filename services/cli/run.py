@@ -6,7 +6,9 @@ how a deployment scales them; threads keep a small installation to one process.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -91,7 +93,13 @@ def run(settings: Settings, components: list[str]) -> int:
         close()
     stuck = [t.name for t in threads if t.is_alive()]
     if stuck:
+        # A component blocked (say, on a lock inside PostgreSQL) would also hold the interpreter's exit
+        # (it joins the ingest committer's pool): leave now. Its transaction rolls back with the
+        # connection, its unacked deliveries go back to the broker.
         log.warning("run.stop_incomplete", components=stuck)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     log.info("run.stopped", crashed=crashed or None)
     return 1 if crashed else 0  # a supervisor restarts a process that stopped because a component died
 
