@@ -36,6 +36,12 @@ def set_outcome(cur, key_: str, outcome: str) -> None:
 
 
 def forget_older_than(conn, before: datetime, limit: int = 10_000) -> int:
-    """Drop ids received before `before`, a bounded slice at a time (nothing parked is dropped)."""
+    """Drop ids of no existing ticket received before `before`, a bounded slice at a time (nothing
+    parked is dropped), with the timeline rows of those subjects older than `before` (what went out
+    about them: their `event.rejected`, under the subject given or "unknown")."""
     with conn.transaction():
-        return conn.execute(Q["forget_old_inbound_ids"], (before, limit)).rowcount
+        rows = conn.execute(Q["forget_old_inbound_ids"], (before, limit)).fetchall()
+        if rows:
+            subjects = sorted({r[0] for r in rows if r[0]} | {"unknown"})
+            conn.execute(Q["purge_orphan_timeline"], (subjects, before))
+        return len(rows)

@@ -314,3 +314,19 @@ def test_a_set_aside_timer_shows_in_show_and_metrics(database_url, amqp_url, cli
     got = {(s.name, tuple(sorted(s.labels.items()))): s.value for m in collector.collect() for s in m.samples}
     assert got[("ticketflow_timers_set_aside", ())] == 1
     assert got[("ticketflow_timer_failures_total", (("kind", "merchant_response.breach"),))] == 1
+
+
+def test_retention_forgets_what_went_out_about_old_rejected_input(database_url):
+    # Given unreadable input and an event for a ticket that never opened, both rejected 401 days ago
+    engine = _engine(parking_seconds=1)
+    with connect(database_url) as conn:
+        engine.ingest(conn, [b"not json", merchant_msg("GHOST", "g1", "2026-03-02T09:10:00Z")])
+        engine.clock = FixedClock(NOW + timedelta(seconds=5))
+        engine.expire_parked(conn)  # the ghost's event: unknown_ticket
+        assert _count(conn, "select count(*) from timeline where ticket_id in ('unknown', 'GHOST')") == 2
+        # When housekeeping runs 401 days later
+        engine.clock = FixedClock(NOW + timedelta(days=401))
+        engine.purge_expired(conn, days=400)
+        # I expect their ids and their timeline rows gone
+        assert _count(conn, "select count(*) from inbound_events") == 0
+        assert _count(conn, "select count(*) from timeline") == 0

@@ -14,3 +14,4 @@ delete from inbound_events where id in (
     select i.id from inbound_events i where i.received_at < %s and i.outcome <> 'parked'
     and not exists (select 1 from tickets t where t.id = i.ticket_id)
     order by i.received_at limit %s)
+returning ticket_id

@@ -22,3 +22,9 @@ delete from inbound_events where ticket_id = any(%s)
 
 -- name: purge_tickets
 delete from tickets where id = any(%s)
+
+-- name: purge_orphan_timeline
+-- Timeline rows of subjects that are no ticket (what went out about rejected input: `event.rejected`
+-- under the subject given, or "unknown"), older than the cutoff. By ticket id: the timeline's index.
+delete from timeline tl where tl.ticket_id = any(%s) and tl.at < %s
+and not exists (select 1 from tickets t where t.id = tl.ticket_id)
