@@ -33,6 +33,7 @@ COUNTERS = {
     "escalations_total": ("Tickets handed to platform support, by reason.", ["reason"]),
     "dead_letters_total": ("Messages that exhausted retries or crashed a consumer.", ["queue"]),
     "timer_failures_total": ("Timer firings that raised (the timer is set aside and retried).", ["kind"]),
+    "tickets_purged_total": ("Closed tickets purged with their rows by retention (TICKETFLOW_RETENTION_DAYS).", []),
     "worker_messages_total": (
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],

@@ -37,6 +37,8 @@ COUNTERS = {
     "surveys_dispatched",
     "escalations",
     "dead_letters",
+    "timer_failures",
+    "tickets_purged",
     "translation_provider_unavailable",
 }
 GAUGES = {
@@ -46,6 +48,7 @@ GAUGES = {
     "response_24h_ratio",
     "merchants",
     "timers_pending",
+    "timers_set_aside",
     "outbox_pending",
     "parked_events",
     "queue_depth",
