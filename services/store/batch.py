@@ -245,8 +245,15 @@ class InboundBatches:
 
     def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult) -> Ticket:
         for event_id, body in parking.take(cur, t.id):
+            try:
+                ev = decode(body)
+            except Rejected as r:  # parked under an older, laxer version: rejected now, not a crash
+                self._reject(
+                    w, cur, body, r.reason, r.detail, event_id, t.id, t.merchant_id, now, event_id, result, True
+                )
+                continue
             inbound.set_outcome(cur, event_id, "applied")
-            t = self._apply(w, cur, t, decode(body), body, now, result, {}) or t
+            t = self._apply(w, cur, t, ev, body, now, result, {}) or t
         return t
 
     @staticmethod

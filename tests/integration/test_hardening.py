@@ -330,3 +330,28 @@ def test_retention_forgets_what_went_out_about_old_rejected_input(database_url):
         # I expect their ids and their timeline rows gone
         assert _count(conn, "select count(*) from inbound_events") == 0
         assert _count(conn, "select count(*) from timeline") == 0
+
+
+def test_a_parked_event_the_current_limits_refuse_is_rejected_when_its_ticket_opens(database_url):
+    # Given an event parked (under laxer limits) that today's decoder refuses: nested 40 deep
+    deep = merchant_msg("P1", "p1", "2026-03-02T09:10:00Z")[:-1] + b', "ext": ' + b"[" * 40 + b"]" * 40 + b"}"
+    engine = _engine()
+    with connect(database_url) as conn:
+        conn.execute(
+            "insert into parked_events (event_id, ticket_id, time, body, parked_at, source)"
+            " values ('p1', 'P1', %s, %s, %s, 't')",
+            (NOW, deep, NOW),
+        )
+        conn.execute(
+            "insert into inbound_events (id, ticket_id, type, time, received_at, outcome)"
+            " values ('p1', 'P1', 'message.posted', %s, %s, 'parked')",
+            (NOW, NOW),
+        )
+        conn.commit()
+        # When its ticket.opened arrives
+        result = engine.ingest(conn, [opened("P1", "p1-open")])
+        # I expect the ticket opened and the parked event rejected with a reason, not a failed batch
+        assert result.applied == 1 and result.rejected == {"invalid_data": 1}
+        assert (
+            conn.execute("select outcome from inbound_events where id = 'p1'").fetchone()[0] == "rejected:invalid_data"
+        )
