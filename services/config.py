@@ -20,7 +20,9 @@ class Settings:
     ingest_prefetch: int = 500  # unacked deliveries: the batch committing and the next ones
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
-    parking_source_limit: int = 2_500  # per CloudEvent source: one noisy upstream cannot fill the lot
+    # Per CloudEvent source: one noisy upstream cannot fill the lot for the others. Default: half the lot,
+    # so a single upstream replaying a backlog out of order still has room, and the others the rest.
+    parking_source_limit: int = 5_000
     retention_days: float = 400.0  # closed tickets, their texts, timeline and dedupe ids, after closing
     queue_type: str = "classic"  # classic | quorum (with a delivery limit) for the queues migrate declares
     delivery_limit: int = 20
@@ -42,7 +44,10 @@ class Settings:
             ingest_prefetch=int(env.get("TICKETFLOW_INGEST_PREFETCH", d.ingest_prefetch)),
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
-            parking_source_limit=int(env.get("TICKETFLOW_PARKING_SOURCE_LIMIT", d.parking_source_limit)),
+            parking_source_limit=int(
+                env.get("TICKETFLOW_PARKING_SOURCE_LIMIT")
+                or int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)) // 2
+            ),
             retention_days=_positive("TICKETFLOW_RETENTION_DAYS", env.get("TICKETFLOW_RETENTION_DAYS"), 400.0),
             queue_type=_choice("TICKETFLOW_QUEUE_TYPE", env.get("TICKETFLOW_QUEUE_TYPE"), ("classic", "quorum")),
             delivery_limit=int(env.get("TICKETFLOW_DELIVERY_LIMIT", d.delivery_limit)),

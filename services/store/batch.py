@@ -60,7 +60,7 @@ class InboundBatches:
         clock: Clock,
         parking_limit: int = 10_000,
         parking_seconds: float = 600.0,
-        parking_source_limit: int = 2_500,
+        parking_source_limit: int = 5_000,
     ):
         self.topology, self.lifecycle, self.classify, self.policies = topology, lifecycle, classify, policies
         self.clock, self.parking_limit, self.parking_source_limit = clock, parking_limit, parking_source_limit

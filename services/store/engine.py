@@ -30,7 +30,7 @@ class Engine:
         clock: Clock,
         parking_limit: int = 10_000,
         parking_seconds: float = 600.0,
-        parking_source_limit: int = 2_500,
+        parking_source_limit: int = 5_000,
     ):
         self.topology, self.lifecycle, self.policies = topology, lifecycle, policies
         self.batches = InboundBatches(
