@@ -31,6 +31,8 @@ def save(cur, tickets: Iterable[Ticket]) -> None:
             t.clock.due_at if t.clock and t.status != CLOSED else None,
             t.order_id,
             t.model_dump_json(),
+            t.channel,
+            t.waiting_since,
         )
         for t in tickets
     ]
