@@ -32,7 +32,7 @@ def merchant_report(
         at = kpis.watermark(conn) or now
         windows = kpis.merchant_kpis(conn, merchant_id, at)
         per_policy = kpis.merchant_policy_days(conn, merchant_id, at)
-        revenue = conversion.merchant_revenue(conn, merchant_id, at)
+        revenue = conversion.merchant_revenue(conn, merchant_id, conversion.as_of(conn, at, now))
     health, by_status, soonest = seen["health"], seen["by_status"], seen["soonest"]
     policy, state, changed_at = health if health else (None, "normal", None)
     report = {

@@ -109,7 +109,7 @@ class DatabaseCollector:
         for state in ("normal", "warning", "restricted"):
             g.add_metric([state], snap.get("merchants", {}).get(state, 0))
         yield g
-        at = kpis.watermark(conn) or now  # event time, as every other KPI window here
+        at = conversion.as_of(conn, kpis.watermark(conn), now)  # event time, as every other KPI window here
         g = GaugeMetricFamily(
             P + "conversion_revenue",
             "Revenue of orders placed within 7 days after the buyer's chat was answered (003), platform-wide, "

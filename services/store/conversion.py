@@ -30,7 +30,15 @@ def place_order(cur, ev: Inbound) -> None:
 
 
 def _revenue(rows) -> dict[str, dict]:
-    return {cur: {"orders": int(n), "revenue": str(Decimal(total).normalize())} for cur, n, total in rows}
+    return {cur: {"orders": int(n), "revenue": format(Decimal(total).normalize(), "f")} for cur, n, total in rows}
+
+
+def as_of(conn, watermark: datetime | None, now: datetime) -> datetime:
+    """Where the 7 days end: the newest event time seen (KPI facts or orders), as every KPI window here;
+    `now` only before anything was seen."""
+    newest = conn.execute(Q["newest_order"]).fetchone()[0]
+    seen = [t for t in (watermark, newest) if t is not None]
+    return max(seen) if seen else now
 
 
 def merchant_revenue(conn, merchant_id: str, at: datetime) -> dict[str, dict]:

@@ -28,3 +28,7 @@ select o.currency, count(*), sum(o.amount)
                 where a.merchant_id = o.merchant_id and a.customer_id = o.customer_id
                   and a.at <= o.at and a.at >= o.at - interval '7 days')
  group by o.currency order by o.currency
+
+-- name: newest_order
+-- The newest order time seen: with the KPI watermark, where "the last 7 days" of conversion end.
+select max(at) from orders
