@@ -183,4 +183,9 @@ def demo_summary(conn) -> dict:
         + (f" ({k.pending_24h} unanswered under 24 h old, not counted yet)" if k.pending_24h else ""),
         "first response (mean)": _duration(k.first_response_mean_seconds),
         "merchants by health": ", ".join(f"{s} {health[s]}" for s in mm.HEALTH_STATES),
+        "conversion revenue (7 d)": ", ".join(
+            f"{v:g} {c}"
+            for c, v in conversion.platform_revenue(conn, conversion.as_of(conn, kpis.watermark(conn), at)).items()
+        )
+        or "-",
     }

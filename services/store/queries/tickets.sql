@@ -26,3 +26,7 @@ select kind, due_at from timers where ticket_id = %s order by due_at
 
 -- name: ticket_timeline
 select at, kind, type, event_id, detail from timeline where ticket_id = %s order by id
+
+-- name: demo_ticket_states
+-- The demo's closing report: every ticket's state, in id order (a demo holds a handful).
+select state from tickets order by id
