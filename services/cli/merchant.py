@@ -115,7 +115,7 @@ def render_merchant(r: dict) -> str:
 def _by_policy(per_policy: dict, at: datetime) -> dict:
     """Each policy's figures over 7 and 30 days (the 24 h rate is left out: its young-ticket refinement is
     kept for health only, so a per-policy figure would count unanswered young tickets as missed)."""
-    out = {}
+    out: dict[str, dict] = {}
     for policy, days in sorted(per_policy.items()):
         out[policy] = {}
         for window in (mm.PLATFORM_WINDOW_DAYS, mm.HEALTH_WINDOW_DAYS):

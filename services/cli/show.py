@@ -61,14 +61,14 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
         items = ", ".join(f"{i.get('item_id')} x{i.get('quantity', 1)}" for i in t.order.get("items") or [])
         lines.append(f"order     {t.order_id}{'  (' + items + ')' if items else ''}")
         bought = t.order.get("purchased_at")
-        extra = [f"transaction {t.order['transaction_id']}"] if t.order.get("transaction_id") else []
+        about = [f"transaction {t.order['transaction_id']}"] if t.order.get("transaction_id") else []
         if bought:  # 001: the purchase date and the time since it; whether it was a gift
             since = (now - datetime.fromisoformat(bought.replace("Z", "+00:00"))).days if now else None
-            extra.append(f"purchased {bought}" + (f" ({since} days ago)" if since is not None else ""))
+            about.append(f"purchased {bought}" + (f" ({since} days ago)" if since is not None else ""))
         if t.order.get("is_gift") is not None:
-            extra.append(f"gift {'yes' if t.order['is_gift'] else 'no'}")
-        if extra:
-            lines.append(f"          {'   '.join(extra)}")
+            about.append(f"gift {'yes' if t.order['is_gift'] else 'no'}")
+        if about:
+            lines.append(f"          {'   '.join(about)}")
     for r in t.refunds or ([t.refund] if t.refund else []):
         items = ", ".join(f"{i['item_id']} x{i.get('quantity', 1)}" for i in r.get("items", []))
         lines.append(f"refund    {r.get('amount') or '-'} {r.get('currency') or ''} for {items}   at {r.get('at')}")

@@ -86,6 +86,7 @@ def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
     if ev.type != "ticket.opened":
         return None
     d = ev.data
+    assert isinstance(d, ib.TicketOpened)
     return d.message.text, d.customer.locale if d.customer else None
 
 
@@ -220,7 +221,7 @@ class Lifecycle:
         m = ev.data.message  # type: ignore[attr-defined]
         if not t.is_open:
             return self._reject(o, f"message.posted on a {t.status} ticket")
-        self._record_message(o, t, m, m.author, ev.time, event_id=ev.id)
+        self._record_message(o, t, m, m.author, ev.time)
         if m.author == "customer" and t.status == AWAITING_CUSTOMER:
             self._move(o, t, p, AWAITING_MERCHANT, "customer_replied", ev.id, ev.time)
         elif m.author == "merchant":
@@ -240,7 +241,7 @@ class Lifecycle:
             o.rejection = ("missing_evidence", f"ticket.resolved on a {settled} {p.name} ticket needs an attachment")
             return
         if m is not None:
-            self._record_message(o, t, m, "merchant", ev.time, event_id=ev.id)
+            self._record_message(o, t, m, "merchant", ev.time)
             self._chat_answered(o, t, p, ev.time)
         to = USER_CONFIRMING if p.user_confirmation is not None else CLOSED
         self._move(o, t, p, to, "resolved", ev.id, ev.time, fulfils=True)
@@ -578,15 +579,7 @@ class Lifecycle:
         return t.customer_timezone or p.calendar.timezone
 
     def _record_message(
-        self,
-        o: Outcome,
-        t: Ticket,
-        m,
-        author: str,
-        at: datetime,
-        *,
-        language: str | None = None,
-        event_id: str | None = None,
+        self, o: Outcome, t: Ticket, m: ib.Message, author: str, at: datetime, *, language: str | None = None
     ) -> None:
         o.messages.append(
             {"message_id": m.message_id, "author": author, "text": m.text, "at": at, "attachments": len(m.attachments)}
@@ -616,7 +609,7 @@ class Lifecycle:
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
 
-    def _translate_for_customer(self, o: Outcome, t: Ticket, m) -> None:
+    def _translate_for_customer(self, o: Outcome, t: Ticket, m: ib.Message) -> None:
         """000: answer customers in their own language. A merchant message in another language than the
         customer's gets a `message.translated` into it, by the same translate worker; one already in the
         customer's language needs nothing (no identity event: the customer reads the original)."""

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from schemas import Inbound
+from schemas.inbound import OrderPlaced
 from services.store.queries import Q
 
 WINDOW = timedelta(days=7)  # 003: orders within 7 days after the answer; revenue over the last 7 days
@@ -25,7 +26,7 @@ def record_answers(cur, facts) -> None:
 
 def place_order(cur, ev: Inbound) -> None:
     """Keep one `order.placed` (its subject is the order id); whether it converted is read later."""
-    d = ev.data
+    d: OrderPlaced = ev.data  # type: ignore[assignment]
     cur.execute(Q["insert_order"], (ev.subject, d.merchant_id, d.customer_id, d.amount, d.currency, ev.time, ev.id))
 
 

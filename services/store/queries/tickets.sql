@@ -30,3 +30,6 @@ select at, kind, type, event_id, detail from timeline where ticket_id = %s order
 -- name: demo_ticket_states
 -- The demo's closing report: every ticket's state, in id order (a demo holds a handful).
 select state from tickets order by id
+
+-- name: tickets_by_status
+select status, count(*) from tickets group by status
