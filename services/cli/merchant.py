@@ -77,7 +77,7 @@ def render_merchant(r: dict) -> str:
         + (f" since {h['since']}" if h["since"] else " (never changed)")
         + f"   (last {h['window_days']} days)",
         f"as of     {r['as_of']} (newest event time seen)",
-        f"{'KPIs':<22}{'last 7 days':<28}last 30 days",
+        f"{'KPIs (health)':<22}{'last 7 days':<28}last 30 days",
     ]
     k7, k30 = r["kpis"]["7d"], r["kpis"]["30d"]
 
@@ -90,6 +90,8 @@ def render_merchant(r: dict) -> str:
     row("first response", lambda k: _duration(k["first_response_mean_seconds"]) + " mean")
     if k7["pending_24h"]:
         lines.append(f"  ({k7['pending_24h']} unanswered ticket(s) under 24 h old not counted in the 24 h rate yet)")
+    if r["kpis_by_policy"]:
+        lines.append("  by policy (every policy, also those outside health such as douyin)")
     for policy, figures in r["kpis_by_policy"].items():
         k7, k30 = figures["7d"], figures["30d"]
         lines.append(f"  {policy:<20}" + "".join(f"{_policy_line(k):<28}" for k in (k7, k30)).rstrip())
