@@ -268,7 +268,10 @@ class Lifecycle:
         if not t.is_open:
             return self._reject(o, "ticket.refunded on a closed ticket")
         if not p.refundable(t.group):
-            return self._reject(o, f"ticket.refunded on a {t.group} ticket: {p.name} refunds {p.refund_groups}")
+            groups = ", ".join(p.refund_groups or ())
+            return self._reject(
+                o, f"ticket.refunded on a {t.group} ticket: {p.name} refunds {groups or 'nothing'} only"
+            )
         d: ib.TicketRefunded = ev.data  # type: ignore[assignment]
         items = [{"item_id": i, "quantity": 1} if isinstance(i, str) else i.model_dump() for i in d.items]
         t.refund = {
