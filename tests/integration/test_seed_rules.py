@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from schemas.builders import cloudevent_bytes
 from services.amqp.topology import Topology
 from services.cli.merchant import merchant_report
 from services.cli.show import render_ticket
@@ -79,17 +80,7 @@ def test_a_mixed_merchant_is_judged_on_its_wish_tickets_only(database_url):
 
 # -- conversion through the engine ----------------------------------------------------------------
 def ev(type_, subject, time_, data, id_):
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": id_,
-            "source": "t",
-            "type": type_,
-            "time": time_.isoformat(),
-            "subject": subject,
-            "data": data,
-        }
-    ).encode()
+    return cloudevent_bytes(type_, subject, time_, data, id=id_)
 
 
 def chat(subject, customer, at, merchant="shop-1"):
