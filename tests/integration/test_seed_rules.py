@@ -18,8 +18,10 @@ from services.core.clock import FixedClock
 from services.core.lifecycle import Lifecycle
 from services.core.policies import BUILTIN, load_policies
 from services.core.ticket import Fact
+from services.jobs.translation import TranslationJob
+from services.language.translate import Translation
 from services.store import conversion, kpis, tickets
-from services.store.db import connect
+from services.store.db import connect, pool
 from services.store.engine import Engine
 from tests.fakes import fake_classify
 
@@ -196,3 +198,82 @@ def test_show_and_merchant_report_carry_the_new_facts(engine, database_url):
     text_out = io.StringIO()
     assert merchant_report(settings, "shop-1", clock=FixedClock(T0 + 2 * D), out=text_out) == 0
     assert "conversion (7 d)    42000 IDR (1 order(s))" in text_out.getvalue()
+
+
+# -- merchant messages translated for the customer, by the translate worker's job ---------------------
+class RecordingTranslator:
+    """Stands in for the engines: says what it was asked (the job's choice of languages is under test)."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.asked: list[tuple[str, str]] = []
+
+    def translate(self, text: str, source: str, target: str) -> Translation:
+        self.asked.append((source, target))
+        return Translation(f"[{target}] {text}", source, target, self.name, True)
+
+
+def test_the_translate_job_turns_a_merchant_reply_into_the_customers_language(engine, database_url):
+    wish = {"merchant_id": "shop-tr", "policy": "wish", "merchant_locale": "en"}
+    with connect(database_url) as conn:
+        engine.ingest(
+            conn,
+            [
+                ev(
+                    "ticket.opened",
+                    "W-TR",
+                    T0,
+                    {
+                        **wish,
+                        "customer": {"id": "c-de", "locale": "de-DE"},
+                        "message": {"message_id": "W-TR-1", "text": "Der Deckel ist gesprungen, bitte ersetzen."},
+                    },
+                    "W-TR-open",
+                ),
+                ev(
+                    "message.posted",
+                    "W-TR",
+                    T0 + H,
+                    {
+                        "message": {
+                            "message_id": "W-TR-en",
+                            "author": "merchant",
+                            "text": "We will send a new lid today.",
+                        }
+                    },
+                    "W-TR-en",
+                ),
+                ev(
+                    "message.posted",
+                    "W-TR",
+                    T0 + 2 * H,
+                    {
+                        "message": {
+                            "message_id": "W-TR-de",
+                            "author": "merchant",
+                            "text": "Wir schicken Ihnen heute einen neuen Deckel, es tut uns leid.",
+                        }
+                    },
+                    "W-TR-de",
+                ),
+            ],
+        )
+    translator = RecordingTranslator()
+    p = pool(database_url, max_size=2)
+    try:
+        job = TranslationJob(p, Topology("tfc"), translator)
+        # When the worker runs each merchant message's task (twice: a redelivery)
+        for mid in ("W-TR-en", "W-TR-de", "W-TR-en"):
+            job.run("W-TR", mid)
+    finally:
+        p.close()
+    # Then the English reply is translated into German once, and the German one is left as written
+    assert translator.asked == [("en", "de")]
+    with connect(database_url) as conn:
+        rows = conn.execute(
+            "select message_id, source_language, target_language, text from translations where ticket_id = 'W-TR'"
+        ).fetchall()
+        assert rows == [("W-TR-en", "en", "de", "[de] We will send a new lid today.")]
+        out = conn.execute("select count(*) from outbox where routing_key = 'message.translated'").fetchone()[0]
+        assert out == 1  # one message.translated, from the job, none for the redelivery or the German reply
