@@ -9,7 +9,7 @@ from datetime import datetime
 from services.config import Settings
 from services.core.chat_state import chat_flags
 from services.core.clock import SystemClock
-from services.core.ticket import Ticket
+from services.core.ticket import AWAITING_MERCHANT, Ticket
 from services.store import parking, tickets
 from services.store.db import connect
 
@@ -86,7 +86,7 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
         )
     if t.confirmation_due_at:
         lines.append(f"deadline  user_confirmation due {t.confirmation_due_at.isoformat()}")
-    if t.inactivity_due_at:
+    if t.inactivity_due_at and t.status == AWAITING_MERCHANT:
         lines.append(f"deadline  chat_inactivity closes {t.inactivity_due_at.isoformat()}")
     s = t.survey
     if s.cycle:

@@ -21,7 +21,7 @@ from services.core.ticket import Fact
 from services.jobs.translation import TranslationJob
 from services.language.translate import Translation
 from services.store import conversion, kpis, tickets
-from services.store.db import connect, pool
+from services.store.db import connect, migrations, pool
 from services.store.engine import Engine
 from tests.fakes import fake_classify
 
@@ -277,3 +277,29 @@ def test_the_translate_job_turns_a_merchant_reply_into_the_customers_language(en
         assert rows == [("W-TR-en", "en", "de", "[de] We will send a new lid today.")]
         out = conn.execute("select count(*) from outbox where routing_key = 'message.translated'").fetchone()[0]
         assert out == 1  # one message.translated, from the job, none for the redelivery or the German reply
+
+
+def test_migration_005_drops_chat_clocks_the_old_reading_left_outside_awaiting_merchant(engine, database_url):
+    # Given a chat answered by the merchant, as the old reading left it: an inactivity clock and its timer
+    with connect(database_url) as conn:
+        engine.ingest(conn, [chat("C-OLD", "c-old", T0), reply("C-OLD", T0 + H)])
+        due = T0 + H + 7 * D
+        conn.execute(
+            "update tickets set state = jsonb_set(state, '{inactivity_due_at}', to_jsonb(%s::text)) where id = 'C-OLD'",
+            (due.isoformat(),),
+        )
+        conn.execute("insert into timers (ticket_id, kind, due_at) values ('C-OLD', 'chat_inactivity', %s)", (due,))
+        # And a chat still waiting for the merchant, whose clock stays
+        engine.ingest(conn, [chat("C-NEW", "c-new", T0)])
+        conn.commit()
+        # When migration 005's data step runs (it is idempotent)
+        text = next(t for v, _, t in migrations() if v == 5)
+        conn.execute(text[text.index("-- chat_inactivity corrected") :])
+        conn.commit()
+        # Then the answered chat has no clock left, the waiting one keeps its own
+        assert tickets.load(conn, "C-OLD").inactivity_due_at is None
+        assert tickets.load(conn, "C-NEW").inactivity_due_at == T0 + 7 * D
+        kinds = conn.execute(
+            "select ticket_id from timers where kind = 'chat_inactivity' order by ticket_id"
+        ).fetchall()
+        assert kinds == [("C-NEW",)]

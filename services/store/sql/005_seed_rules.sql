@@ -48,3 +48,10 @@ create table orders (
 );
 create index orders_by_merchant on orders (merchant_id, at);
 create index orders_by_time on orders (at);
+
+-- chat_inactivity corrected (CONTRACT): it runs only while a chat is awaiting_merchant. Clocks the old
+-- reading left on chats waiting on someone else go (their timers would fire and do nothing).
+delete from timers t using tickets k
+ where t.kind = 'chat_inactivity' and k.id = t.ticket_id and k.status <> 'awaiting_merchant';
+update tickets set state = jsonb_set(state, '{inactivity_due_at}', 'null'::jsonb)
+ where status <> 'awaiting_merchant' and state->>'inactivity_due_at' is not null;
