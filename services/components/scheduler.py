@@ -41,12 +41,13 @@ class Scheduler:
                     log.info("scheduler.started")
                     next_health = 0.0
                     while not stop.is_set():
-                        if self.engine.fire_due(conn, self.clock.now(), self.batch):
-                            continue
-                        if time.monotonic() >= next_health:  # housekeeping, when no timer is due
-                            self.engine.refresh_health(conn)
-                            self.engine.purge_expired(conn, self.retention_days)
+                        fired = self.engine.fire_due(conn, self.clock.now(), self.batch)
+                        if time.monotonic() >= next_health:  # housekeeping: on time even while timers
+                            self.engine.refresh_health(conn)  # keep falling due (it used to wait for a
+                            self.engine.purge_expired(conn, self.retention_days)  # round with none)
                             next_health = time.monotonic() + self.health_every
+                        if fired:
+                            continue
                         nxt = timers.next_due(conn)
                         conn.commit()
                         wait = (

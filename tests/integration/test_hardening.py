@@ -355,3 +355,37 @@ def test_a_parked_event_the_current_limits_refuse_is_rejected_when_its_ticket_op
         assert (
             conn.execute("select outcome from inbound_events where id = 'p1'").fetchone()[0] == "rejected:invalid_data"
         )
+
+
+def test_the_scheduler_runs_retention_in_its_housekeeping(database_url):
+    import threading
+    import time
+
+    from services.components.scheduler import Scheduler
+
+    # Given a ticket closed long ago, and many open ones whose timers are all due (far in the future)
+    later = NOW + timedelta(days=401)
+    engine = _engine()
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("OLD", "old"), closed("OLD", "old-c", "2026-03-02T10:00:00Z")])
+        engine.ingest(conn, [opened(f"BUSY{i}", f"busy{i}") for i in range(300)])
+    engine.clock = FixedClock(later)
+    scheduler = Scheduler(database_url, engine, FixedClock(later), batch=50, health_every=0.0, retention_days=400)
+    stop = threading.Event()
+    t = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    # When the scheduler runs for a moment
+    t.start()
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with connect(database_url) as conn:
+                if _count(conn, "select count(*) from tickets where id = 'OLD'") == 0:
+                    break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(10)
+    # I expect the old closed ticket purged by its housekeeping
+    with connect(database_url) as conn:
+        assert _count(conn, "select count(*) from tickets where id = 'OLD'") == 0
+        assert _count(conn, "select count(*) from tickets where id like 'BUSY%%'") == 300
