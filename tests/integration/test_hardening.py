@@ -241,26 +241,33 @@ def test_the_recursion_error_case_of_the_issue_is_a_rejection(database_url):
 # -- quorum queues ---------------------------------------------------------------------------------
 
 
-def test_quorum_queues_dead_letter_a_message_after_its_delivery_limit(amqp_url, namespace, broker_cleanup):
+@pytest.mark.parametrize("failure", ["nack", "consumer dies"])
+def test_quorum_queues_dead_letter_a_message_after_its_delivery_limit(failure, amqp_url, namespace, broker_cleanup):
     # Given the quorum topology with a delivery limit of 2
     topology = Topology(namespace, "quorum", delivery_limit=2)
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    params = pika.URLParameters(amqp_url)
+    conn = pika.BlockingConnection(params)
     try:
         ch = conn.channel()
         topology.declare(ch)
         topology.declare(ch)  # idempotent: same arguments
         ch.confirm_delivery()
         ch.basic_publish(topology.inbound, "ticket.opened", opened("QQ", "qq"))
-        # When a consumer keeps failing it (returned to the queue each time)
-        returned = 0
+        # When a consumer keeps failing on it: returning it, or dying with it unacked (which no code can catch)
+        deliveries = 0
         for _ in range(10):
-            method, _, _ = ch.basic_get(topology.ingest_queue)
+            consumer = pika.BlockingConnection(params)
+            cch = consumer.channel()
+            method, _, _ = cch.basic_get(topology.ingest_queue)
             if method is None:
+                consumer.close()
                 break
-            ch.basic_nack(method.delivery_tag, requeue=True)
-            returned += 1
+            deliveries += 1
+            if failure == "nack":
+                cch.basic_nack(method.delivery_tag, requeue=True)
+            consumer.close()  # for "consumer dies": closed with the delivery unacked
         # I expect it dead-lettered to <ns>.in.failed after the limit, not redelivered forever
-        assert 2 <= returned <= 3
+        assert deliveries == 3  # the first delivery and 2 redeliveries
         method, _, body = ch.basic_get(topology.failed_queue, auto_ack=True)
         assert method is not None and json.loads(body)["id"] == "qq"
     finally:
