@@ -97,6 +97,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
             def settle():
                 relay.drain(conn)
                 broker.join(topology.worker_queue("translate"))
+                broker.join(topology.worker_queue("refine"))
                 relay.drain(conn)
 
             for line in lines:

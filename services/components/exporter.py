@@ -35,6 +35,10 @@ COUNTERS = {
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
     ),
+    "refinements_total": (
+        "Refine tasks by outcome: applied, agreed, unsure, upstream, unavailable (no refining model).",
+        ["outcome"],
+    ),
     "translation_provider_unavailable_total": (
         "Translations a provider could not serve (missing pair or binary, open circuit, failure).",
         ["provider"],

@@ -130,6 +130,9 @@ class Writes:
         if before is None:
             self.count("tickets", 1, status=t.status)
             self.count("open_tickets", 1, category=t.category)
+        elif before.category != t.category and before.is_open and t.is_open:  # reclassified (issue #17)
+            self.count("open_tickets", -1, category=before.category)
+            self.count("open_tickets", 1, category=t.category)
 
     def fired(self, ticket_id: str, kind: str) -> None:
         """A timer fired: its row goes, unless the outcome recorded after this sets it again."""
