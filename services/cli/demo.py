@@ -26,6 +26,7 @@ from services.components.relay import Relay
 from services.config import Settings
 from services.core.clock import SystemClock
 from services.store.db import connect, migrate
+from services.store.queries import Q
 
 NS = "demo"
 
@@ -114,6 +115,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                 settle()
             snapshot = demo_summary(conn)
             statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+            refinements = {outcome: int(v) for outcome, v in conn.execute(Q["refinement_counts"]).fetchall()}
     finally:
         close_workers()
     return {
@@ -122,6 +124,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
         "steps": steps,
         "kpis": snapshot,
         "statuses": statuses,
+        "refinements": refinements,
     }
 
 
@@ -185,6 +188,8 @@ def _print(report: dict, as_json: bool, out) -> None:
     for k in sorted(counts):
         w(f"  {k:<28} {counts[k]}\n")
     w(f"  {'tickets by status':<28} {json.dumps(report['statuses'], sort_keys=True)}\n")
+    # the refining worker (issue #17): `unavailable` means no model in this install (the `refine` extra)
+    w(f"  {'refinements by outcome':<28} {json.dumps(report['refinements'], sort_keys=True)}\n")
     w("\nKPIs (last 7 days of event time)\n")
     for k, v in report["kpis"].items():
         w(f"  {k:<28} {v}\n")

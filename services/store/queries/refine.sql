@@ -10,3 +10,7 @@ where m.ticket_id = %s and m.message_id = %s
 insert into refinements (ticket_id, message_id, classifier, category, urgent, confidence, outcome, at)
 values (%s, %s, %s, %s, %s, %s, %s, %s)
 on conflict (ticket_id, message_id) do nothing returning 1
+
+-- name: refinement_counts
+-- The refine tasks' outcomes so far (the demo's report; /metrics reads every counter).
+select labels::jsonb->>'outcome', value from metric_counters where name = 'refinements_total'
