@@ -12,7 +12,6 @@ def register(broker: dramatiq.Broker, queue_name: str, job: RefineJob) -> dramat
         job.run(ticket_id, message_id)
 
     return dramatiq.actor(
-        refine,
         broker=broker,
         queue_name=queue_name,
         actor_name="refine",
@@ -20,4 +19,4 @@ def register(broker: dramatiq.Broker, queue_name: str, job: RefineJob) -> dramat
         min_backoff=1_000,
         max_backoff=300_000,
         time_limit=120_000,  # the first task of a process loads the model
-    )
+    )(refine)

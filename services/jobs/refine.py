@@ -19,11 +19,9 @@ from psycopg_pool import ConnectionPool
 from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Lifecycle
-from services.language import Classification
 from services.logs import log
-from services.store import tickets
+from services.store import refinements, tickets
 from services.store.outbox import Writes
-from services.store.queries import Q
 
 #: The refiner's answer replaces the inline one only from this confidence on (chosen on the held-out
 #: sets with bench/bench_language.py --refine; below it the inline answer stands).
@@ -61,7 +59,7 @@ class RefineJob:
     def run(self, ticket_id: str, message_id: str) -> str | None:
         """Returns the outcome recorded, or None when there was nothing to do (already refined)."""
         with self.pool.connection() as conn:
-            row = conn.execute(Q["refine_input"], (ticket_id, message_id)).fetchone()
+            row = refinements.pending_input(conn, ticket_id, message_id)
         if row is None:
             return None  # refined already (a redelivery), or no such message
         text, _locale, language = row
@@ -70,7 +68,7 @@ class RefineJob:
             self._count_only("unavailable")
             log.warning("refine.skipped", ticket_id=ticket_id, message_id=message_id, reason="refiner unavailable")
             return "unavailable"
-        answer: Classification = refiner.classify(text, language)
+        answer = refiner.classify(text, language)  # a services.language Classification
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             t = tickets.lock(cur, [ticket_id]).get(ticket_id)
             if t is None:
@@ -86,20 +84,10 @@ class RefineJob:
             o = self.lifecycle.reclassify(t, effective, at) if effective is not None else None
             if o is not None and o.emits:
                 outcome = "applied"
-            claimed = cur.execute(
-                Q["claim_refinement"],
-                (
-                    ticket_id,
-                    message_id,
-                    answer.classifier,
-                    answer.category,
-                    answer.urgent,
-                    answer.confidence,
-                    outcome,
-                    at,
-                ),
-            ).fetchone()
-            if not claimed:
+            a = answer
+            if not refinements.claim(
+                cur, ticket_id, message_id, a.classifier, a.category, a.urgent, a.confidence, outcome, at
+            ):
                 return None  # a concurrent copy of this task got here first
             w = Writes(self.topology)
             w.note(
@@ -118,6 +106,7 @@ class RefineJob:
             )
             if o is not None and o.emits:
                 w.record(t, o, f"refine:{ticket_id}:{message_id}", at)
+                assert o.ticket is not None
                 tickets.save(cur, [o.ticket])
             w.count("refinements_total", outcome=outcome)
             w.flush(cur)
