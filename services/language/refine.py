@@ -58,6 +58,9 @@ L2 = 1e-2
 #: The head's urgent model speaks from this probability: on the held-out sets it added 0 true and 6
 #: false alarms at 0.5 over the inline flags, 1 false at 0.8 (bench/bench_language.py --refine).
 URGENT_THRESHOLD = 0.8
+#: The model reads at most 512 tokens; a longer text is cut here first (about 4 characters a token), so a
+#: hostile 256 KiB message costs what a long one does. The safety lexicon still reads the whole text.
+MAX_CHARS = 2000
 
 
 def training_examples() -> list[Example]:
@@ -150,12 +153,12 @@ class RefiningClassifier:
             known = {t: self._cache[t] for t in texts if t in self._cache}
         todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
-            Z = (_embed(self._encoder, [t or " " for t in todo]) - self._mu) / self._sd
+            Z = (_embed(self._encoder, [t[:MAX_CHARS] or " " for t in todo]) - self._mu) / self._sd
             P = _softmax(Z @ self._W + self._b)
             U = _softmax(Z @ self._Wu + self._bu)[:, 1]
             lex = self._lex._model
             for i, text in enumerate(todo):
-                pl = lex.proba(self._lex._vector(text)[0])
+                pl = lex.proba(self._lex._vector(text[:MAX_CHARS])[0])
                 lp = dict(zip(lex.classes, np.asarray(pl).tolist()))
                 probs = {c: LEX_WEIGHT * lp[c] + (1 - LEX_WEIGHT) * float(P[i, k]) for k, c in enumerate(CATEGORIES)}
                 known[text] = (probs, float(U[i]))

@@ -57,3 +57,9 @@ def test_a_batch_gives_the_same_answers_as_one_by_one_and_repeats_come_from_the_
 def test_a_safety_hazard_is_urgent_whatever_the_category(refiner):
     got = refiner.classify("The power bank caught fire on my desk", "en")
     assert got.urgent and "safety:fire" in got.labels
+
+
+def test_a_huge_message_is_read_up_to_the_models_window_and_still_checked_for_hazards(refiner):
+    text = "Where is my order? " * 20_000 + "The charger caught fire."  # ~380 KB, hazard at the very end
+    got = refiner.classify(text, "en")
+    assert got.urgent and "safety:fire" in got.labels
