@@ -45,7 +45,7 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
         f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
-        f"   labels {', '.join(t.labels) or '-'}",
+        f"   labels {', '.join(t.labels) or '-'}   by {t.category_source}",
     ]
     if t.order:
         items = ", ".join(f"{i.get('item_id')} x{i.get('quantity', 1)}" for i in t.order.get("items") or [])
@@ -76,11 +76,14 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         extra = ""
         if type_ == "ticket.status_changed":
             extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
+        elif type_ == "classification.refined":  # the refining worker's answer (issue #17)
+            extra = f" {detail.get('category')} at {detail.get('confidence', 0):.2f} by {detail.get('classifier')}"
+            extra += f" ({detail.get('outcome')})"
         elif "reason" in detail:
             extra = f" {detail['reason']}"
         elif "due_at" in detail and kind == "out":
             extra = f" {detail.get('clock', '')} due {detail['due_at']}"
-        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx"}.get(kind, "  ")
+        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx", "refine": "~~"}.get(kind, "  ")
         lines.append(f"  {at.isoformat()}  {arrow} {type_}{extra}")
     return "\n".join(lines)
 

@@ -83,6 +83,11 @@ def test_an_unsure_ticket_is_reclassified_by_the_refining_worker(full: Pipeline,
     full.drain(quiet_s=2, max_s=10)
     assert [e["data"]["source"] for e in full.of("RF-3", "ticket.classified")] == ["upstream"]
 
+    shown = full.cli("show", "RF-1")
+    assert shown.returncode == 0, shown.stderr
+    assert "pre_purchase / product_question" in shown.stdout and "by refined" in shown.stdout
+    assert "classification.refined product_question" in shown.stdout
+
     body = urllib.request.urlopen(f"http://127.0.0.1:{full.metrics_port}/metrics", timeout=10).read().decode()
     applied = re.search(r'^ticketflow_refinements_total\{outcome="applied"\} (\S+)$', body, re.M)
     assert applied and float(applied.group(1)) == 2.0
