@@ -264,9 +264,6 @@ def _table(title: str, rows: list[tuple[str, bool, bool]]) -> None:
 
 
 def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None, with_blind: bool) -> None:
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
     from services.core.lifecycle import REFINE_BELOW
     from services.jobs.refine import ACCEPT
     from services.language.refine import BLIND_FILE, RefiningClassifier
@@ -330,9 +327,19 @@ def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None
         refiner.classify_many(batch[i : i + 16], ["en"] * len(batch[i : i + 16]))
     print(f"refiner, batches of 16      {(time.perf_counter() - t0) / len(batch) * 1000:7.2f} ms/message")
 
-    # the worker at the pipeline bench's rate: arrivals on a schedule, 4 threads (build_workers' default)
-    rate = rate or 500 / 2 * share
-    n = int(min(600, rate * 20))
+    # the worker at the pipeline bench's rate (and a quarter and half of it): arrivals on a schedule,
+    # 4 threads (build_workers' default), every text unique
+    full = rate or 500 / 2 * share
+    print("\n## the refine worker: arrival to answer per task")
+    for r in (full / 4, full / 2, full) if rate is None else (rate,):
+        _worker_phase(refiner, texts, r, share, p99)
+
+
+def _worker_phase(refiner, texts: list[tuple[str, str]], rate: float, share: float, inline_p99: float) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = int(min(400, rate * 15))
     lat: list[float] = []
     lock = threading.Lock()
 
@@ -347,12 +354,12 @@ def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None
             due = start + i / rate
             time.sleep(max(0.0, due - time.perf_counter()))
             text, lang = texts[(i + 500) % len(texts)]
-            pool.submit(task, f"{text} @{i}", lang, due)
+            pool.submit(task, f"{text} @{rate:.0f}-{i}", lang, due)
     wall = time.perf_counter() - start
     print(
-        f"\n## refine worker at {rate:.0f} tasks/s (500 events/s, half openings, {share:.0%} sent), 4 threads, "
-        f"{n} tasks: p50 {pct(lat, 50) * 1000:.1f} ms  p99 {pct(lat, 99) * 1000:.1f} ms  "
-        f"(arrival to answer, classifier only; {n / wall:.0f} tasks/s done); inline p99 {p99:.2f} ms in the same run"
+        f"refine worker at {rate:5.0f} tasks/s ({share:.0%} of the pipeline bench's 250 openings/s at full), "
+        f"4 threads, {n} tasks: p50 {pct(lat, 50) * 1000:7.1f} ms  p99 {pct(lat, 99) * 1000:7.1f} ms  "
+        f"({n / wall:.0f} tasks/s done; classifier only); inline p99 {inline_p99:.2f} ms in the same run"
     )
 
 
