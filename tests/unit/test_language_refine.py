@@ -79,3 +79,52 @@ def test_urgent_stays_first_inline_on_the_refiners_blind_set():
     calm = [got for want, got in flags if not want]
     assert len(urgent) == 30 and sum(urgent) / len(urgent) >= 0.95
     assert sum(calm) / len(calm) <= 0.10
+
+
+def test_concurrent_callers_are_embedded_together_and_each_gets_its_own_rows():
+    """Given an encoder that holds its first call until more callers wait / When eight threads classify
+    at once / I expect the waiting texts embedded in one later batch, and every caller its own answer."""
+    import threading
+
+    import numpy as np
+
+    from services.language.refine import _Coalescer
+
+    first = threading.Event()
+    release = threading.Event()
+    sizes: list[int] = []
+
+    def embed(texts):
+        sizes.append(len(texts))
+        if len(sizes) == 1:
+            first.set()
+            release.wait(5)
+        return np.array([[float(t)] for t in texts])
+
+    c = _Coalescer(embed, max_batch=32)
+    out: dict[int, float] = {}
+    lead = threading.Thread(target=lambda: out.__setitem__(0, c([str(0)])[0][0]))
+    lead.start()
+    first.wait(5)
+    rest = [threading.Thread(target=lambda i=i: out.__setitem__(i, c([str(i)])[0][0])) for i in range(1, 8)]
+    for t in rest:
+        t.start()
+    while sum(1 for t in rest if t.is_alive()) < 7 or len(c._waiting) < 7:
+        threading.Event().wait(0.01)
+    release.set()
+    for t in [lead, *rest]:
+        t.join(5)
+    assert sizes == [1, 7] and out == {i: float(i) for i in range(8)}
+
+
+def test_an_encoder_failure_reaches_every_caller_of_its_batch():
+    from services.language.refine import _Coalescer
+
+    def broken(texts):
+        raise RuntimeError("model crashed")
+
+    c = _Coalescer(broken)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        c(["a"])
+    with pytest.raises(RuntimeError, match="model crashed"):  # the next call leads again: nothing is stuck
+        c(["b"])
