@@ -145,8 +145,7 @@ class _Coalescer:
                 if job["done"]:
                     break
                 self._busy = True
-                batch: list[dict[str, Any]] = []
-                n = 0
+                batch, n = [], 0
                 while self._waiting and (not batch or n + len(self._waiting[0]["texts"]) <= self._max):
                     j = self._waiting.pop(0)
                     batch.append(j)
