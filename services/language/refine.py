@@ -121,57 +121,8 @@ def train_head(encoder: Any = None, examples: Sequence[Example] | None = None) -
     }
 
 
-class _Coalescer:
-    """Embeds what concurrent callers bring in one call (the worker's threads each hold one task): the
-    first caller in leads, takes what is waiting (up to `max_batch` texts, oldest first) and embeds it
-    while later callers wait; then one of those still waiting leads the next batch. A batch of 16 cost
-    ~7 ms a message against ~11 ms one at a time here (bench/bench_language.py --refine)."""
-
-    def __init__(self, embed: Any, max_batch: int = 32) -> None:
-        self._embed, self._max = embed, max_batch
-        self._cv = threading.Condition()
-        self._waiting: list[dict[str, Any]] = []
-        self._busy = False
-        self.batches: list[int] = []  # sizes of the last batches (for tests and benches), bounded
-
-    def __call__(self, texts: list[str]) -> Any:
-        job: dict[str, Any] = {"texts": texts, "done": False, "result": None, "error": None}
-        with self._cv:
-            self._waiting.append(job)
-        while True:
-            with self._cv:
-                while not job["done"] and self._busy:
-                    self._cv.wait()
-                if job["done"]:
-                    break
-                self._busy = True
-                batch, n = [], 0
-                while self._waiting and (not batch or n + len(self._waiting[0]["texts"]) <= self._max):
-                    j = self._waiting.pop(0)
-                    batch.append(j)
-                    n += len(j["texts"])
-            try:
-                rows = self._embed([t for j in batch for t in j["texts"]])
-                i = 0
-                for j in batch:
-                    j["result"], i = rows[i : i + len(j["texts"])], i + len(j["texts"])
-            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
-                for j in batch:
-                    j["error"] = exc
-            with self._cv:
-                for j in batch:
-                    j["done"] = True
-                self.batches = [*self.batches[-99:], n]
-                self._busy = False
-                self._cv.notify_all()
-        if job["error"] is not None:
-            raise job["error"]
-        return job["result"]
-
-
 class RefiningClassifier:
-    """e5 embeddings + shipped head, blended with a lexicon model. Thread-safe; caches answers by text;
-    the worker threads' concurrent calls are embedded in one batch (:class:`_Coalescer`)."""
+    """e5 embeddings + shipped head, blended with a lexicon model. Thread-safe; caches answers by text."""
 
     name = "e5-refine-v1"
 
@@ -192,7 +143,6 @@ class RefiningClassifier:
         self._cache: OrderedDict[str, tuple[dict[str, float], float]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._coalesce = _Coalescer(lambda texts: _embed(self._encoder, texts))
         self.load_seconds = time.perf_counter() - t0
 
     def _probabilities(self, texts: Sequence[str]) -> list[tuple[dict[str, float], float]]:
@@ -203,7 +153,7 @@ class RefiningClassifier:
             known = {t: self._cache[t] for t in texts if t in self._cache}
         todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
-            Z = (self._coalesce([t[:MAX_CHARS] or " " for t in todo]) - self._mu) / self._sd
+            Z = (_embed(self._encoder, [t[:MAX_CHARS] or " " for t in todo]) - self._mu) / self._sd
             P = _softmax(Z @ self._W + self._b)
             U = _softmax(Z @ self._Wu + self._bu)[:, 1]
             lex = self._lex._model
