@@ -14,7 +14,16 @@ ClockName = Literal["merchant_response", "user_confirmation", "chat_inactivity"]
 EscalationReason = Literal["merchant_late", "appeal", "unresolved", "unsatisfied", "confirmation_timeout"]
 NotificationKind = Literal["new_request", "status_changed", "platform_rejected", "deadline_soon"]
 HealthState = Literal["normal", "warning", "restricted"]
-RejectReason = Literal["malformed", "unknown_type", "invalid_data", "too_large", "invalid_transition", "unknown_ticket"]
+RejectReason = Literal[
+    "malformed",
+    "unknown_type",
+    "invalid_data",
+    "too_large",
+    "invalid_transition",
+    "unknown_ticket",
+    "missing_evidence",
+    "forbidden",
+]
 ReminderRejectReason = Literal["quiet_hours", "too_soon", "limit_reached", "already_answered", "not_confirming"]
 Group = Literal["pre_purchase", "post_purchase", "order_support", "other"]
 

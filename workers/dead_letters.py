@@ -9,6 +9,7 @@ import psycopg
 from dramatiq.middleware import Middleware
 
 from services.logs import log
+from services.store.db import connect
 from services.store.outbox import add_counters
 
 
@@ -20,7 +21,7 @@ class DeadLetterRecorder(Middleware):
         """A nack after the Retries middleware gave up: the message is on its way to the dead-letter queue."""
         error = (message.options.get("traceback") or "")[-2000:]
         try:
-            with psycopg.connect(self.database_url, prepare_threshold=None) as c:
+            with connect(self.database_url) as c:
                 c.execute(
                     "insert into dead_letters (queue, actor, message_id, args, error) values (%s, %s, %s, %s, %s)",
                     (

@@ -34,7 +34,7 @@ from schemas import (
 
 GENERATED = Path(generate.__file__).resolve().parent / "generated"
 DECODE_REASONS = {"malformed", "unknown_type", "invalid_data", "too_large"}
-CONTRACT_REASONS = DECODE_REASONS | {"invalid_transition", "unknown_ticket"}
+CONTRACT_REASONS = DECODE_REASONS | {"invalid_transition", "unknown_ticket", "missing_evidence", "forbidden"}
 REGENERATE = "python -m schemas.generate"
 T0 = "2026-03-02T09:30:00+01:00"
 
