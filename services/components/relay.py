@@ -69,6 +69,7 @@ class Relay:
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
                 with connect(self.database_url) as conn, connect(self.database_url, autocommit=True) as listen:
                     self.probe.ready(True)

@@ -43,6 +43,7 @@ class Scheduler:
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
                 with connect(self.database_url) as conn:
                     log.info("scheduler.started")
