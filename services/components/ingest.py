@@ -1,9 +1,11 @@
 """The ingest consumer: `<ns>.in.ingest` -> Engine (prepare, stage, commit) in batches -> ack after commit.
 
 Batches close at `batch` messages or `linger` seconds, whichever first: big enough to amortise
-the commit, short enough to keep latency low at moderate rates. One batch is committed on a
-helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
-share of a batch then overlaps with Python's instead of adding to it.
+the commit, short enough to keep latency low at moderate rates. One batch is staged and committed
+on a helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
+share of a batch then overlaps with Python's instead of adding to it, and while a batch waits on a
+lock this thread keeps servicing the broker connection (heartbeats), bounded by the database's
+lock and statement timeouts (services.store.db).
 """
 
 from __future__ import annotations
@@ -112,19 +114,15 @@ class IngestConsumer:
 
     def _start(
         self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes, str | None]], prepared
-    ) -> _InFlight | None:
-        """Stage the batch here, commit it on the committer thread: while PostgreSQL writes and commits,
-        this thread goes back to the broker and prepares the next batch. One batch in flight at most,
-        so transactions stay in delivery order and the connection is never used by two threads."""
-        try:
-            staged = self.engine.stage(db, prepared)
-        except psycopg.OperationalError:
-            raise
-        except Exception:  # noqa: BLE001 - a bug, not bad input
-            log.exception("ingest.batch_failed", size=len(batch))
-            self._one_by_one(ch, db, batch)
-            return None
-        return _InFlight(batch, committer.submit(self.engine.commit, db, staged))
+    ) -> _InFlight:
+        """Stage and commit the batch on the committer thread: while PostgreSQL locks, writes and
+        commits, this thread goes back to the broker (heartbeats, the next deliveries) and prepares
+        the next batch. One batch in flight at most, so transactions stay in delivery order and the
+        connection is never used by two threads. A failure surfaces in `_settle`."""
+        return _InFlight(batch, committer.submit(self._stage_and_commit, db, prepared))
+
+    def _stage_and_commit(self, db, prepared) -> None:
+        self.engine.commit(db, self.engine.stage(db, prepared))
 
     def _settle(self, ch, db, inflight: _InFlight | None) -> None:
         """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""

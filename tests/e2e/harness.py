@@ -42,15 +42,15 @@ class Pipeline:
     ):
         self.amqp_url, self.ns, self.components = amqp_url, namespace, components
         self.user_id = user_id  # the AMQP user_id every publish carries (RabbitMQ checks it is ours)
-        self.env = dict(
-            os.environ,
-            TICKETFLOW_AMQP_URL=amqp_url,
-            TICKETFLOW_DATABASE_URL=database_url,
-            TICKETFLOW_NAMESPACE=namespace,
-            TICKETFLOW_LOG_FORMAT="json",
-            TICKETFLOW_METRICS_PORT=str(_free_port()),
+        self.env = {
+            **os.environ,
+            "TICKETFLOW_AMQP_URL": amqp_url,
+            "TICKETFLOW_DATABASE_URL": database_url,
+            "TICKETFLOW_NAMESPACE": namespace,
+            "TICKETFLOW_LOG_FORMAT": "json",
+            "TICKETFLOW_METRICS_PORT": str(_free_port()),
             **(extra_env or {}),
-        )
+        }
         self.metrics_port = int(self.env["TICKETFLOW_METRICS_PORT"])
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="ticketflow-e2e-", suffix=".log")[1])
