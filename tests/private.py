@@ -73,8 +73,11 @@ class PrivatePostgres:
             conf += ["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"]
         with (self.data / "postgresql.conf").open("a") as f:
             f.write("\n".join(conf) + "\n")
-        with (self.data / "pg_hba.conf").open("a") as f:
-            f.write("host all all 0.0.0.0/0 trust\n")
+        if self.ssl:  # TLS or nothing over TCP
+            (self.data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 0.0.0.0/0 trust\n")
+        else:
+            with (self.data / "pg_hba.conf").open("a") as f:
+                f.write("host all all 0.0.0.0/0 trust\n")
         return self
 
     def start(self, timeout: float = 60) -> None:
