@@ -125,7 +125,7 @@ class PrivateRabbit:
     """A RabbitMQ node of our own: node name, AMQP and distribution ports, data and log directories;
     no plugins (no management port to collide with). guest/guest from loopback."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, definitions: str | None = None):
         self.port = port or free_port()
         self.dist_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="tf-rmq-"))
@@ -134,7 +134,10 @@ class PrivateRabbit:
         (self.root / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users.guest = true\n"
             "vm_memory_high_watermark.relative = 0.2\ndisk_free_limit.absolute = 50MB\n"
+            + (f"load_definitions = {self.root / 'definitions.json'}\n" if definitions else "")
         )
+        if definitions:
+            shutil.copy(definitions, self.root / "definitions.json")
         self.env = dict(
             os.environ,
             RABBITMQ_NODENAME=self.node,
