@@ -381,6 +381,7 @@ def run(
     per_component: dict[str, int] | None = None,
     seed: int = 11,
     settle_s: float = 240,
+    quiet_s: float = 15,
 ) -> dict:
     """One soak; returns the figures (also what the suite's short variant asserts on)."""
     logdir = Path(tempfile.mkdtemp(prefix="tf-soak-"))
@@ -419,7 +420,11 @@ def run(
                 last, quiet_since = len(r.seen), time.monotonic()
             b = r.backlog()
             # parked events may wait for a ticket.opened that is not coming: reported, not waited for
-            if time.monotonic() - quiet_since > 15 and b and not any(v for k, v in b.items() if k != "parked_events"):
+            if (
+                time.monotonic() - quiet_since > quiet_s
+                and b
+                and not any(v for k, v in b.items() if k != "parked_events")
+            ):
                 break
         backlog = r.backlog()
         watch_stop.set()  # no restarts from here on
