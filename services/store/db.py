@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -39,8 +40,8 @@ class Timeouts:
     idle_in_transaction: float = 120.0
     server_options: bool = True  # False behind a pooler that rejects startup `options` (PgBouncer)
 
-    def libpq(self) -> dict[str, object]:
-        kw: dict[str, object] = {
+    def libpq(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {
             "connect_timeout": max(1, round(self.connect)),
             "keepalives": 1,
             "keepalives_idle": self.keepalive_idle,
