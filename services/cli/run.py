@@ -95,8 +95,10 @@ def run(settings: Settings, components: list[str]) -> int:
         from services.components.exporter import serve
 
         closers.append(serve(settings, components, health))
-    if settings.health_port is not None:
-        closers.append(health.serve(settings.health_port))
+    if settings.health_port is not None and not (
+        "exporter" in components and settings.health_port == settings.metrics_port
+    ):
+        closers.append(health.serve(settings.health_port))  # (the exporter's port serves them already)
     beats = threading.Thread(
         target=health.run_heartbeats, args=(settings.database_url, stop), name="heartbeats", daemon=True
     )
