@@ -11,6 +11,7 @@ the exporter (with `/metrics`); every process writes heartbeats for `component_u
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 from services.amqp.topology import Topology
@@ -121,9 +122,10 @@ def _guard(name, target, stop: threading.Event, crashed: list[str]):
     def body():
         try:
             target(stop)
-        except Exception:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             log.exception("component.crashed", component=name)
             crashed.append(name)
+            print(f"ticketflow run: {name} stopped: {str(e)[:300]}", file=sys.stderr)
             stop.set()
 
     return body
