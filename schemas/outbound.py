@@ -6,14 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .inbound import Category
 from .types import Id, Instant, Ratio
+from .vocabulary import Category, Group, HealthState, Status
 
-Status = Literal["awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed"]
 ClockName = Literal["merchant_response", "user_confirmation", "chat_inactivity"]
 EscalationReason = Literal["merchant_late", "appeal", "unresolved", "unsatisfied", "confirmation_timeout"]
 NotificationKind = Literal["new_request", "status_changed", "platform_rejected", "deadline_soon"]
-HealthState = Literal["normal", "warning", "restricted"]
 RejectReason = Literal[
     "malformed",
     "unknown_type",
@@ -25,7 +23,6 @@ RejectReason = Literal[
     "forbidden",
 ]
 ReminderRejectReason = Literal["quiet_hours", "too_soon", "limit_reached", "already_answered", "not_confirming"]
-Group = Literal["pre_purchase", "post_purchase", "order_support", "other"]
 
 
 class _Out(BaseModel):
@@ -39,6 +36,7 @@ class StatusChanged(_Out):
     reason: str
     caused_by: str
     permanently: bool = False
+    note: str | None = Field(default=None, max_length=2000)  # the cause's reason or note, as given (cut)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -83,6 +81,7 @@ class ReminderRejected(_Out):
 
 class Escalated(_Out):
     reason: EscalationReason
+    detail: str | None = Field(default=None, max_length=2000)  # the merchant's reason or the customer's comment
 
 
 class NotificationRequested(_Out):

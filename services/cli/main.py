@@ -7,16 +7,13 @@ import argparse
 import sys
 from datetime import timedelta
 
+from services.cli.errors import Failure
 from services.config import Settings
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message on two lines; we promise one
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class Failure(Exception):
-    """An expected failure: printed as one line, exit 1."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,12 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--until")
     e.add_argument("--order", help="only tickets about this order id")
     e.add_argument("--ticket", help="only this ticket id")
+    e.add_argument("--channel", help="only tickets from this storefront channel (or a comma list)")
     e.add_argument(
         "--sort",
         choices=("waiting", "newest", "priority"),
         default="waiting",
-        help="waiting: longest waiting first (default); newest: newest first; priority: most urged, "
-        "then least time left",
+        help="waiting: longest waiting for the merchant first (default; tickets waiting on someone else "
+        "after them); newest: newest first; priority: most urged, then least time left",
     )
     e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     e.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
@@ -197,7 +195,8 @@ def cmd_tick(args, settings: Settings) -> int:
 
 
 def cmd_sla(args, settings: Settings) -> int:
-    from services.core.business_time import Calendar, CalendarError, format_instant, parse_duration
+    from schemas import format_rfc3339
+    from services.core.business_time import Calendar, CalendarError, parse_duration
 
     try:
         start = _instant(args.start, "--start")
@@ -210,7 +209,7 @@ def cmd_sla(args, settings: Settings) -> int:
         due = calendar.add(start, duration)
     except CalendarError as e:
         raise Failure(f"{args.calendar}: {e}") from None
-    print(format_instant(due))
+    print(format_rfc3339(due))
     return 0
 
 

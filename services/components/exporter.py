@@ -12,16 +12,17 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+import psycopg
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from schemas.vocabulary import CATEGORIES, HEALTH_STATES, STATUSES
 from services.amqp.topology import WORKER_ACTORS, Topology
 from services.components.health import Health
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
-from services.core.taxonomy import CATEGORIES
 from services.logs import log
-from services.store import heartbeats, kpis
+from services.store import conversion, heartbeats, kpis
 from services.store.db import connect, ping
 
 P = "ticketflow_"
@@ -46,7 +47,6 @@ HISTOGRAMS = {
     "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
 }
 COMPONENT_NAMES = ("ingest", "workers", "scheduler", "relay", "exporter")
-STATUSES = ("awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed")
 
 
 class DatabaseCollector:
@@ -57,9 +57,9 @@ class DatabaseCollector:
         self.heartbeat_window = heartbeat_window  # 3 heartbeats (services.components.health writes every 5 s)
         self.topology = Topology(settings.namespace)
         self._lock = threading.Lock()
-        self._conn = None
+        self._conn: psycopg.Connection | None = None
 
-    def _db(self):
+    def _db(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings.database_url, autocommit=True)
         return self._conn
@@ -122,8 +122,18 @@ class DatabaseCollector:
                 g.add_metric([], snap[key])
             yield g
         g = GaugeMetricFamily(P + "merchants", "Merchants by health state.", labels=["health"])
-        for state in ("normal", "warning", "restricted"):
+        for state in HEALTH_STATES:
             g.add_metric([state], snap.get("merchants", {}).get(state, 0))
+        yield g
+        at = conversion.as_of(conn, kpis.watermark(conn), now)  # event time, as every other KPI window here
+        g = GaugeMetricFamily(
+            P + "conversion_revenue",
+            "Revenue of orders placed within 7 days after the buyer's chat was answered (003), platform-wide, "
+            "orders of the last 7 days, by ISO 4217 currency.",
+            labels=["currency"],
+        )
+        for currency, revenue in conversion.platform_revenue(conn, at).items():
+            g.add_metric([currency], revenue)
         yield g
         for name, sql, doc in (
             ("timers_pending", "select count(*) from timers", "Durable timers not yet fired."),

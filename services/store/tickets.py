@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from services.core.ticket import CLOSED, Ticket
 from services.store.queries import Q
@@ -31,6 +32,8 @@ def save(cur, tickets: Iterable[Ticket]) -> None:
             t.clock.due_at if t.clock and t.status != CLOSED else None,
             t.order_id,
             t.model_dump_json(),
+            t.channel,
+            t.waiting_since,
         )
         for t in tickets
     ]
@@ -43,9 +46,18 @@ def load(conn, ticket_id: str) -> Ticket | None:
     return None if row is None else Ticket.model_validate(row[0])
 
 
-def timers_of(conn, ticket_id: str) -> list[tuple[str, object]]:
+def count_by_status(conn) -> dict[str, int]:
+    return dict(conn.execute(Q["tickets_by_status"]).fetchall())
+
+
+def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime]]:
     return conn.execute(Q["ticket_timers"], (ticket_id,)).fetchall()
 
 
 def timeline_of(conn, ticket_id: str) -> list[tuple]:
     return conn.execute(Q["ticket_timeline"], (ticket_id,)).fetchall()
+
+
+def every_ticket(conn) -> list[Ticket]:
+    """Every ticket, in id order: for the demo's closing report (a demo holds a handful)."""
+    return [Ticket.model_validate(r[0]) for r in conn.execute(Q["demo_ticket_states"]).fetchall()]

@@ -75,6 +75,7 @@ INBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
     "ticket.reopened": {"reason": "still broken"},
     "ticket.withdrawn": {"reason": "found it"},
     "ticket.closed": {"by": "merchant", "permanently": True},
+    "order.placed": {"merchant_id": "merchant-42", "customer_id": "cust-7", "amount": "129.90", "currency": "IDR"},
 }
 
 OUTBOUND_EXAMPLES: dict[str, dict[str, Any]] = {

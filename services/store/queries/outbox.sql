@@ -34,3 +34,6 @@ select exists (
     where locktype = 'advisory' and pid = pg_backend_pid() and granted
       and classid = %s::bigint::oid and objid = %s::bigint::oid and objsubid = 1
 )
+
+-- name: insert_dead_letter
+insert into dead_letters (queue, actor, message_id, args, error) values (%s, %s, %s, %s, %s)
