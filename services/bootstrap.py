@@ -44,6 +44,39 @@ class DetectedLanguages:
         return normalize_language(locale)
 
 
+def configure_database(settings: Settings) -> None:
+    """Every PostgreSQL connection of this process gets the keepalives and timeouts of `settings`."""
+    from services.store.db import Timeouts, configure
+
+    configure(
+        Timeouts(
+            keepalive_idle=settings.db_keepalive_idle,
+            keepalive_interval=settings.db_keepalive_interval,
+            keepalive_count=settings.db_keepalive_count,
+            tcp_user_timeout=settings.db_tcp_user_timeout,
+            statement=settings.db_statement_timeout,
+            lock=settings.db_lock_timeout,
+            idle_in_transaction=settings.db_idle_in_transaction_timeout,
+            server_options=settings.db_server_options,
+        )
+    )
+
+
+def sources(settings: Settings):
+    """TICKETFLOW_SOURCES (inline JSON, or the path of a JSON file) as services.core.sources.Sources;
+    None when unset (nothing restricted)."""
+    from pathlib import Path
+
+    from services.core.sources import Sources
+
+    text = settings.sources
+    if not text:
+        return None
+    if not text.lstrip().startswith("{"):
+        text = Path(text).read_text()
+    return Sources.parse(text)
+
+
 @lru_cache(maxsize=8)
 def policies(path: str | None) -> dict[str, Policy]:
     return load_policies(path)

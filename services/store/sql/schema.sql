@@ -181,6 +181,13 @@ CREATE TABLE public.chat_answers (
     at timestamp with time zone NOT NULL
 );
 
+CREATE UNLOGGED TABLE public.component_heartbeats (
+    component text NOT NULL,
+    instance text NOT NULL,
+    ready boolean NOT NULL,
+    beat_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.dead_letters (
     id bigint NOT NULL,
     queue text NOT NULL,
@@ -436,6 +443,9 @@ ALTER TABLE ONLY public.kpi_merchant_overflow ALTER COLUMN id SET DEFAULT nextva
 ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbox_id_seq'::regclass);
 
 ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.timeline_id_seq'::regclass);
+
+ALTER TABLE ONLY public.component_heartbeats
+    ADD CONSTRAINT component_heartbeats_pkey PRIMARY KEY (component, instance);
 
 ALTER TABLE ONLY public.dead_letters
     ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
