@@ -2,6 +2,10 @@
 
 Each component is also a process of its own when run alone (`--components relay`), which is
 how a deployment scales them; threads keep a small installation to one process.
+
+Health (services.components.health): every component has a probe; `/healthz` and `/readyz`
+are served on TICKETFLOW_HEALTH_PORT when set, else on the metrics port of a process that runs
+the exporter (with `/metrics`); every process writes heartbeats for `component_up`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import sys
 import threading
 import time
 
-from services.bootstrap import build_engine, policies
+from services.bootstrap import build_engine, policies, sources
 from services.bootstrap import topology as build_topology
 from services.cli.errors import Failure
+from services.components.health import Health, workers_state
 from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
@@ -35,10 +40,11 @@ def run(settings: Settings, components: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     clock = SystemClock()
+    health = Health(settings.liveness_seconds)
+    crashed: list[str] = []
     engine = build_engine(settings, clock)
     topology = build_topology(settings)
     threads: list[threading.Thread] = []
-    crashed: list[str] = []
     closers = []
 
     def start(name: str, target) -> None:
@@ -60,27 +66,50 @@ def run(settings: Settings, components: list[str]) -> int:
                 engine,
                 batch=settings.ingest_batch,
                 prefetch=settings.ingest_prefetch,
+                probe=health.probe("ingest"),
+                sources=sources(settings),
             ).run,
         )
     if "relay" in components:
         from services.amqp.publisher import AmqpPublisher
         from services.components.relay import Relay
 
-        start("relay", Relay(settings.database_url, AmqpPublisher(settings.amqp_url)).run)
+        start(
+            "relay",
+            Relay(settings.database_url, AmqpPublisher(settings.amqp_url), probe=health.probe("relay")).run,
+        )
     if "scheduler" in components:
         from services.components.scheduler import Scheduler
 
-        start("scheduler", Scheduler(settings.database_url, engine, clock, retention_days=settings.retention_days).run)
+        start(
+            "scheduler",
+            Scheduler(
+                settings.database_url,
+                engine,
+                clock,
+                retention_days=settings.retention_days,
+                probe=health.probe("scheduler"),
+            ).run,
+        )
     if "workers" in components:
         from services.bootstrap import build_workers
 
         _, worker, close_workers = build_workers(settings, amqp_url=settings.amqp_url)
         worker.start()
+        health.probe("workers", check=lambda: workers_state(worker))
         closers.append(close_workers)
     if "exporter" in components:
         from services.components.exporter import serve
 
-        closers.append(serve(settings, components))
+        closers.append(serve(settings, components, health))
+    if settings.health_port is not None and not (
+        "exporter" in components and settings.health_port == settings.metrics_port
+    ):
+        closers.append(health.serve(settings.health_port))  # (the exporter's port serves them already)
+    beats = threading.Thread(
+        target=health.run_heartbeats, args=(settings.database_url, stop), name="heartbeats", daemon=True
+    )
+    beats.start()
     log.info("run.started", components=components, namespace=settings.namespace)
     stop.wait()
     # One deadline for the whole shutdown, under Kubernetes' default 30 s grace: components first (ingest
@@ -89,6 +118,7 @@ def run(settings: Settings, components: list[str]) -> int:
     deadline = time.monotonic() + COMPONENTS_GRACE_SECONDS
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()))
+    beats.join(timeout=min(5.0, max(0.0, deadline - time.monotonic())))
     for close in closers:
         close()
     stuck = [t.name for t in threads if t.is_alive()]
@@ -138,9 +168,10 @@ def _guard(name, target, stop: threading.Event, crashed: list[str]):
     def body():
         try:
             target(stop)
-        except Exception:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             log.exception("component.crashed", component=name)
             crashed.append(name)
+            print(f"ticketflow run: {name} stopped: {str(e)[:300]}", file=sys.stderr)
             stop.set()
 
     return body

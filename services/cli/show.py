@@ -23,6 +23,7 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
             return 1
         timers, timeline = tickets.timers_of(conn, ticket_id), tickets.timeline_of(conn, ticket_id)
+        set_aside = tickets.set_aside_of(conn, ticket_id)
     now = SystemClock().now()
     if as_json:
         print(
@@ -38,7 +39,8 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
                             if r is not None
                             else {}
                         )
-                        for k, d, n, r, err in timers
+                        for k, d in timers
+                        for n, r, err in [set_aside.get(k, (0, None, None))]
                     ],
                     "timeline": [
                         {"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
@@ -50,16 +52,16 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             )
         )
         return 0
-    print(render_ticket(t, timers, timeline, now=now))
+    print(render_ticket(t, timers, timeline, now=now, set_aside=set_aside))
     return 0
 
 
-def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -> str:
+def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None, set_aside=None) -> str:
     lines = [
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
         f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
-        f"   labels {', '.join(t.labels) or '-'}",
+        f"   labels {', '.join(t.labels) or '-'}   by {t.category_source}",
     ]
     flags = chat_flags(t.status, t.clock.due_at if t.clock else None, now) if now else []
     if t.channel or flags or t.waiting_since:
@@ -102,9 +104,10 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
         lines.append(f"survey    sent {sent}, reminders {s.reminders}, answered {s.answered}, rating {t.rating}")
     if t.urges:
         lines.append(f"urged     {t.urges} time(s)")
-    for kind, due, attempts, retry_at, error in timers:
+    for kind, due in timers:
         lines.append(f"timer     {kind} at {due.isoformat()}")
-        if retry_at is not None:
+        if set_aside and kind in set_aside:
+            attempts, retry_at, error = set_aside[kind]
             lines.append(
                 f"          SET ASIDE: firing failed {attempts} time(s), retry at {retry_at.isoformat()}: {error}"
             )
@@ -115,6 +118,9 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
             extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
             if detail.get("note"):
                 extra += f" note: {detail['note'][:200]!r}"
+        elif type_ == "classification.refined":  # the refining worker's answer (issue #17)
+            extra = f" {detail.get('category')} at {detail.get('confidence', 0):.2f} by {detail.get('classifier')}"
+            extra += f" ({detail.get('outcome')})"
         elif "reason" in detail:
             extra = f" {detail['reason']}" + (f" detail: {detail['detail'][:200]!r}" if detail.get("detail") else "")
         elif kind == "in" and detail.get("items"):
@@ -123,7 +129,7 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
             extra = f" with {len(detail['attachments'])} attachment(s)"
         elif "due_at" in detail and kind == "out":
             extra = f" {detail.get('clock', '')} due {detail['due_at']}"
-        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx"}.get(kind, "  ")
+        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx", "refine": "~~"}.get(kind, "  ")
         lines.append(f"  {at.isoformat()}  {arrow} {type_}{extra}")
     return "\n".join(lines)
 

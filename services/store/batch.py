@@ -42,6 +42,11 @@ class Prepared:
     # of `decoded`, counted as dead letters by `stage`, and the caller dead-letters them (<ns>.in.failed).
     failed: list[tuple[int, Exception]] = field(default_factory=list)
 
+    def kept(self, items: list) -> list:
+        """`items`, one per body given to `prepare`, without the failed positions: aligned with `decoded`."""
+        gone = {i for i, _ in self.failed}
+        return [x for i, x in enumerate(items) if i not in gone]
+
 
 @dataclass
 class Staged:

@@ -50,9 +50,13 @@ def count_by_status(conn) -> dict[str, int]:
     return dict(conn.execute(Q["tickets_by_status"]).fetchall())
 
 
-def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime, int, datetime | None, str | None]]:
-    """(kind, due_at, failed attempts, retry_at, last error): a timer set aside shows why."""
+def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime]]:
     return conn.execute(Q["ticket_timers"], (ticket_id,)).fetchall()
+
+
+def set_aside_of(conn, ticket_id: str) -> dict[str, tuple[int, datetime, str | None]]:
+    """The ticket's timers whose firing raised: kind -> (failed attempts, retry_at, last error)."""
+    return {k: (n, r, e) for k, n, r, e in conn.execute(Q["ticket_timers_set_aside"], (ticket_id,))}
 
 
 def timeline_of(conn, ticket_id: str) -> list[tuple]:

@@ -22,7 +22,10 @@ on conflict (id) do update set status = excluded.status, category = excluded.cat
 select state from tickets where id = %s
 
 -- name: ticket_timers
-select kind, due_at, attempts, retry_at, last_error from timers where ticket_id = %s order by due_at
+select kind, due_at from timers where ticket_id = %s order by due_at
+
+-- name: ticket_timers_set_aside
+select kind, attempts, retry_at, last_error from timers where ticket_id = %s and retry_at is not null
 
 -- name: ticket_timeline
 select at, kind, type, event_id, detail from timeline where ticket_id = %s order by id
