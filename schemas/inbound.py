@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from .types import Id, Instant, Label, Locale, MessageText, ShortText, TimeZoneName
 
@@ -138,6 +138,30 @@ class TicketClosed(_Data):
     permanently: StrictBool = False
 
 
+class AgentAvailabilityChanged(_Data):
+    """Subject: the agent id (not a ticket). An agent is known to routing from its first one of these."""
+
+    merchant_id: Id
+    state: Literal["accepting", "transfer_only", "offline"]
+    role: Literal["agent", "manager"] | None = None
+    max_open_chats: StrictInt | None = Field(default=None, ge=0, le=100_000)
+
+
+class ChatTransferRequested(_Data):
+    """Subject: the chat (ticket) the transfer was asked from; scope `all` moves every open chat of
+    `from_agent_id` of that chat's merchant."""
+
+    to_agent_id: Id
+    scope: Literal["one", "all"] = "one"
+    from_agent_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _all_names_its_agent(self) -> ChatTransferRequested:
+        if self.scope == "all" and self.from_agent_id is None:
+            raise ValueError("from_agent_id is required for scope all")
+        return self
+
+
 INBOUND: dict[str, type[_Data]] = {
     "ticket.opened": TicketOpened,
     "message.posted": MessagePosted,
@@ -152,4 +176,6 @@ INBOUND: dict[str, type[_Data]] = {
     "ticket.reopened": TicketReopened,
     "ticket.withdrawn": TicketWithdrawn,
     "ticket.closed": TicketClosed,
+    "agent.availability_changed": AgentAvailabilityChanged,
+    "chat.transfer_requested": ChatTransferRequested,
 }

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
+from services.core.routing import AGENT_STATES
 from services.core.taxonomy import CATEGORIES
 from services.logs import log
 from services.store import kpis
@@ -43,7 +44,9 @@ COUNTERS = {
 HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
     "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
+    "chat_queue_wait_seconds": ("How long a chat waited before routing gave it to an agent (0: at once).", []),
 }
+
 STATUSES = ("awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed")
 
 
@@ -92,6 +95,7 @@ class DatabaseCollector:
         for c in CATEGORIES:
             g.add_metric([c], open_by.get(c, 0))
         yield g
+        yield from _routing_gauges(by_name)
         for name, (doc, label_names) in HISTOGRAMS.items():
             yield self._histogram(name, doc, label_names, by_name)
         now = self.clock.now()
@@ -178,3 +182,15 @@ def serve(settings: Settings, components: list[str]):
         thread.join(timeout=5)
 
     return close
+
+
+def _routing_gauges(by_name) -> Iterable[Metric]:
+    """Chat routing (003): chats waiting in merchants' queues, and agents by state (never by id)."""
+    g = GaugeMetricFamily(P + "chats_queued", "Chats waiting in a merchant's queue for an agent.")
+    g.add_metric([], sum(v for _, v in by_name.get("chats_queued", [])))
+    yield g
+    agents = {labels.get("state"): v for labels, v in by_name.get("agents", [])}
+    g = GaugeMetricFamily(P + "agents", "Known chat agents by availability state.", labels=["state"])
+    for state in AGENT_STATES:
+        g.add_metric([state], agents.get(state, 0))
+    yield g

@@ -52,6 +52,7 @@ class Policy:
     max_reminders: int = 2
     reminder_spacing: timedelta = timedelta(hours=1)
     health: HealthThresholds = field(default_factory=HealthThresholds)
+    routing: bool = False  # chats handed to the merchant's agents (contract "Chat routing (003)")
 
     def response_for(self, urgent: bool, agreed_hours: float | None) -> timedelta:
         """An agreed limit wins (DOMAIN 002: platform may set one of at least 2 h), then urgency."""
@@ -87,6 +88,7 @@ BUILTIN: dict[str, Policy] = {
         warning_before=None,
         chat_inactivity=timedelta(days=7),
         breach_action="count_late",
+        routing=True,
     ),
 }
 
@@ -105,6 +107,7 @@ _POLICY_KEYS = {
     "max_reminders",
     "reminder_spacing",
     "health",
+    "routing",
 }
 
 
@@ -199,6 +202,10 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
         if not isinstance(spec["allow_agreed"], bool):
             raise PolicyError(f"{where}.allow_agreed: expected true or false")
         changes["allow_agreed"] = spec["allow_agreed"]
+    if "routing" in spec:
+        if not isinstance(spec["routing"], bool):
+            raise PolicyError(f"{where}.routing: expected true or false")
+        changes["routing"] = spec["routing"]
     if "breach_action" in spec:
         if spec["breach_action"] not in BREACH_ACTIONS:
             raise PolicyError(f"{where}.breach_action: expected one of {', '.join(BREACH_ACTIONS)}")
