@@ -8,6 +8,7 @@ import sys
 from services.config import Settings
 from services.core.ticket import Ticket
 from services.store import parking, tickets
+from services.store import routing as desks
 from services.store.db import connect
 
 
@@ -20,11 +21,13 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
             return 1
         timers, timeline = tickets.timers_of(conn, ticket_id), tickets.timeline_of(conn, ticket_id)
+        chat = chat_routing(desks.load_desk(conn, t.merchant_id), ticket_id)
     if as_json:
         print(
             json.dumps(
                 {
                     "ticket": t.model_dump(mode="json"),
+                    "routing": chat,
                     "timers": [{"kind": k, "due_at": d.isoformat()} for k, d in timers],
                     "timeline": [
                         {"at": a.isoformat(), "kind": k, "type": ty, "event_id": e, "detail": d}
@@ -36,11 +39,25 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             )
         )
         return 0
-    print(render_ticket(t, timers, timeline))
+    print(render_ticket(t, timers, timeline, chat))
     return 0
 
 
-def render_ticket(t: Ticket, timers, timeline) -> str:
+def chat_routing(desk, ticket_id: str) -> dict | None:
+    """Who holds an open routed chat, or its place in the merchant's queue (None: not routed, or closed)."""
+    c = desk.chats.get(ticket_id)
+    if c is None:
+        return None
+    return {
+        "assignee": c.agent,
+        "previous_agent": c.previous_agent,
+        "queue_position": desk.position(ticket_id),
+        "queue_length": len(desk.queue),
+        "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+    }
+
+
+def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None) -> str:
     lines = [
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
@@ -69,6 +86,16 @@ def render_ticket(t: Ticket, timers, timeline) -> str:
         lines.append(f"survey    sent {sent}, reminders {s.reminders}, answered {s.answered}, rating {t.rating}")
     if t.urges:
         lines.append(f"urged     {t.urges} time(s)")
+    if chat is not None:
+        waiting = f", waiting since {chat['waiting_since']}" if chat["waiting_since"] else ""
+        if chat["assignee"]:
+            lines.append(f"assignee  {chat['assignee']}{waiting}")
+        elif chat["queue_position"]:
+            lines.append(
+                f"assignee  none: queued, position {chat['queue_position']} of {chat['queue_length']}{waiting}"
+            )
+        else:
+            lines.append("assignee  none")
     for kind, due in timers:
         lines.append(f"timer     {kind} at {due.isoformat()}")
     lines.append("timeline")

@@ -20,3 +20,14 @@ def test_shared_conformance_checks_pass(services):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     r = subprocess.run([sys.executable, str(RUN)], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_conformance_routing_group_passes(services):
+    """The 2026-12-04 group this checkout implements: chat routing (003)."""
+    if not RUN.exists():
+        pytest.skip(f"no shared conformance checks at {RUN} (they live beside the checkout in CI)")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    r = subprocess.run(
+        [sys.executable, str(RUN), "-k", "routing"], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
