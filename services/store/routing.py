@@ -56,6 +56,11 @@ def load_desk(conn, merchant_id: str) -> Desk:
     return Desk.from_doc(merchant_id, row[0] if row else None)
 
 
+def routed_merchants(conn) -> list[str]:
+    """Merchants with a desk (agents or routed chats), in id order."""
+    return [r[0] for r in conn.execute(Q["desk_merchants"]).fetchall()]
+
+
 def answer_stats(conn, merchant_id: str) -> dict[str, tuple[int, int, int, int]]:
     """agent id -> (answers, within 24 h, satisfied chats, rated chats)."""
     return {r[0]: tuple(r[1:]) for r in conn.execute(Q["agent_answer_stats"], (merchant_id,)).fetchall()}

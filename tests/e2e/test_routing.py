@@ -132,3 +132,25 @@ def test_an_availability_change_is_never_parked_as_an_unknown_ticket(full: Pipel
     r = p.cli("show", "ag-solo")
     assert r.returncode == 1 and "parked" not in r.stderr
     assert not [e for e in p.seen if e["type"] == "event.rejected"]
+
+
+def test_the_demo_routes_chats_for_a_one_agent_and_a_three_agent_merchant():
+    import subprocess
+
+    from .harness import BIN
+
+    r = subprocess.run([str(BIN), "demo"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout
+    # one agent: both chats to her, the second while she is offline
+    assert out.count("-> ag-rina (auto; waited 0 s)") == 2
+    # three agents: a queue forms, an offline agent's chats go back first, a shift ends with a transfer of all
+    for expected in (
+        "ag-andi (agent_offline)",
+        "-> ag-bela (reassigned from ag-andi; waited 4200 s)",
+        "-> ag-citra (transfer from ag-bela",
+        "to_agent_id is offline",
+        "ag-citra         transfer_only  manager",
+        "CSAT 100.0% (1 rated)",
+    ):
+        assert expected in out, expected

@@ -31,3 +31,6 @@ select a.agent_id,
 from agent_answers a left join tickets t on t.id = a.ticket_id
 where a.merchant_id = %s
 group by a.agent_id
+
+-- name: desk_merchants
+select merchant_id from routing_desks order by merchant_id
