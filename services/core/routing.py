@@ -190,11 +190,15 @@ class Routed:
     agent_moves: list[tuple[str | None, str]] = field(default_factory=list)  # (old state or None, new state)
     rejection: str | None = None  # a refused transfer: the detail of an `invalid_transition`
     entered: list[str] = field(default_factory=list)  # chats this trigger put in the queue
+    queued_delta: int = 0  # the queue's length after minus before
 
 
-def route(desk: Desk, trigger: Trigger) -> Routed:
-    """Apply one trigger to a copy of `desk`; the given desk is left as it was."""
-    r = Routed(desk.copy())
+def route(desk: Desk, trigger: Trigger, *, in_place: bool = False) -> Routed:
+    """Apply one trigger to a copy of `desk`; the given desk is left as it was. `in_place`: the caller
+    hands the desk over (the store, which owns it for its transaction) and saves the O(chats) copy; a
+    refused transfer still leaves it untouched (everything is checked before anything changes)."""
+    r = Routed(desk if in_place else desk.copy())
+    queued_before = len(desk.queue)
     if isinstance(trigger, AgentUpdate):
         _agent(r, trigger)
     elif isinstance(trigger, ChatUpdate):
@@ -206,6 +210,7 @@ def route(desk: Desk, trigger: Trigger) -> Routed:
     else:  # pragma: no cover - the type says it all
         raise TypeError(trigger)
     _drain(r, trigger.at)
+    r.queued_delta = len(r.desk.queue) - queued_before
     return r
 
 

@@ -95,7 +95,7 @@ class Desks:
             max_open_chats=d.max_open_chats,  # type: ignore[attr-defined]
             keep_cap="max_open_chats" not in fields,
         )
-        return route(self._desk(d.merchant_id), u)  # type: ignore[attr-defined]
+        return route(self._desk(d.merchant_id), u, in_place=True)  # type: ignore[attr-defined]
 
     def follow(self, before: Ticket | None, o: Outcome, at: datetime, ev: Inbound | None = None) -> Routed | None:
         """What routing makes of an applied outcome: a transfer, or a routed chat changing status."""
@@ -116,13 +116,12 @@ class Desks:
                 return None
             answered = any(e.type == "sla.fulfilled" and e.data.get("clock") == "merchant_response" for e in o.emits)
             trigger = ChatUpdate(t.id, t.status, at, answered)
-        return route(self._desk(t.merchant_id), trigger)
+        return route(self._desk(t.merchant_id), trigger, in_place=True)
 
     # -- keeping what was decided ------------------------------------------------------------------------
     def keep(self, w: Writes, r: Routed, cause: str, at: datetime) -> None:
         """Take the routed desk, and write its outbound events (after the cause's own), counters and answers."""
         m = r.desk.merchant_id
-        before = self.desks[m]
         self.desks[m] = r.desk
         self._dirty.add(m)
         self._at[m] = max(at, self._at.get(m, at))
@@ -133,7 +132,7 @@ class Desks:
             if a.type == "chat.assigned" and a.data["reason"] != "transfer":
                 w.observe("chat_queue_wait_seconds", a.data["waited_seconds"])
             log.info("chat.routed", ticket_id=a.ticket_id, event_id=cause, type=a.type, agent_id=a.data.get("agent_id"))
-        w.count("chats_queued", len(r.desk.queue) - len(before.queue))
+        w.count("chats_queued", r.queued_delta)
         for old, new in r.agent_moves:
             if old is not None:
                 w.count("agents", -1, state=old)
