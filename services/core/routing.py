@@ -29,7 +29,7 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from heapq import heapify, heappop, heappush
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 ACCEPTING, TRANSFER_ONLY, OFFLINE = "accepting", "transfer_only", "offline"
 AGENT_STATES = (ACCEPTING, TRANSFER_ONLY, OFFLINE)
@@ -58,8 +58,9 @@ class Agent:
         return (self.load, not never, self.last_assigned_at or datetime.min, self.id)
 
 
-@dataclass(frozen=True)
-class Chat:
+class Chat(NamedTuple):
+    """Immutable (changed by `_replace`), and a tuple: a desk of 10,000 chats loads fast."""
+
     ticket_id: str
     waiting_since: datetime | None = None  # set while `awaiting_merchant`: when it started waiting
     agent: str | None = None
@@ -72,12 +73,13 @@ class Desk:
     agents: dict[str, Agent] = field(default_factory=dict)
     chats: dict[str, Chat] = field(default_factory=dict)
     queue: list[QueueKey] = field(default_factory=list)  # sorted; waiting chats without an agent
+    # chat id -> (the Chat as loaded, its stored form): what did not change is written back as it was read
+    loaded: dict[str, tuple[Chat, list]] = field(default_factory=dict, repr=False, compare=False)
 
     def copy(self) -> Desk:
         """A copy `route` may change: agents are mutable, chats are frozen (replaced, never changed)."""
-        return Desk(
-            self.merchant_id, {k: replace(a) for k, a in self.agents.items()}, dict(self.chats), list(self.queue)
-        )
+        agents = {k: replace(a) for k, a in self.agents.items()}
+        return Desk(self.merchant_id, agents, dict(self.chats), list(self.queue), self.loaded)
 
     def position(self, ticket_id: str) -> int | None:
         """1-based place in the queue, None when not queued."""
@@ -95,8 +97,14 @@ class Desk:
                 a.id: [a.state, a.role, a.max_open_chats, iso(a.last_assigned_at), a.load, iso(a.since)]
                 for a in self.agents.values()
             },
-            "chats": {c.ticket_id: [iso(c.waiting_since), c.agent, c.previous_agent] for c in self.chats.values()},
+            "chats": {tid: self._stored(c) for tid, c in self.chats.items()},
         }
+
+    def _stored(self, c: Chat) -> list:
+        kept = self.loaded.get(c.ticket_id)
+        if kept is not None and kept[0] is c:
+            return kept[1]
+        return [_iso(c.waiting_since), c.agent, c.previous_agent]
 
     @classmethod
     def from_doc(cls, merchant_id: str, doc: dict[str, Any] | None) -> Desk:
@@ -106,9 +114,12 @@ class Desk:
         dt = _dt
         for aid, (state, role, cap, last, load, since) in doc.get("agents", {}).items():
             d.agents[aid] = Agent(aid, state, role, cap, dt(last), load, dt(since))
-        for tid, (ws, agent, prev) in doc.get("chats", {}).items():
+        loaded = d.loaded
+        for tid, stored in doc.get("chats", {}).items():
+            ws, agent, prev = stored
             c = Chat(tid, dt(ws), agent, prev)
             d.chats[tid] = c
+            loaded[tid] = (c, stored)
             if c.waiting_since is not None and agent is None:
                 d.queue.append((c.waiting_since, tid))
         d.queue.sort()
@@ -242,7 +253,7 @@ def _give_back_from_offline(r: Routed, at: datetime) -> None:
             continue
         a.load -= 1
         r.actions.append(Action(tid, "chat.unassigned", {"agent_id": a.id, "reason": "agent_offline"}))
-        _enqueue(r, replace(c, agent=None, previous_agent=a.id))
+        _enqueue(r, c._replace(agent=None, previous_agent=a.id))
 
 
 def _chat(r: Routed, u: ChatUpdate) -> None:
@@ -254,7 +265,7 @@ def _chat(r: Routed, u: ChatUpdate) -> None:
         if c.waiting_since is not None:
             d.chats[c.ticket_id] = c
             return  # already waiting: nothing moves
-        c = replace(c, waiting_since=u.at)
+        c = c._replace(waiting_since=u.at)
         holder = d.agents.get(c.agent) if c.agent else None
         if holder is not None and (len(d.agents) == 1 or holder.state != OFFLINE):
             holder.load += 1  # the conversation returns to its agent
@@ -263,7 +274,7 @@ def _chat(r: Routed, u: ChatUpdate) -> None:
         if c.agent is not None:  # its agent is offline (or unknown): back to the queue
             # (an offline agent's load counts only waiting chats, and this one was not waiting)
             r.actions.append(Action(c.ticket_id, "chat.unassigned", {"agent_id": c.agent, "reason": "agent_offline"}))
-            c = replace(c, agent=None, previous_agent=c.agent)
+            c = c._replace(agent=None, previous_agent=c.agent)
         _enqueue(r, c)
         return
     if c is None:
@@ -276,7 +287,7 @@ def _chat(r: Routed, u: ChatUpdate) -> None:
             a.load -= 1
             if u.answered:
                 r.answers.append(Answer(c.ticket_id, a.id, u.at, max(0.0, (u.at - c.waiting_since).total_seconds())))
-        c = replace(c, waiting_since=None)
+        c = c._replace(waiting_since=None)
     if u.status == CLOSED:
         del d.chats[c.ticket_id]
     else:
@@ -313,7 +324,7 @@ def _transfer(r: Routed, t: Transfer) -> None:
                 d.agents[prev].load -= 1
         elif c.waiting_since is not None:
             d.queue.pop(bisect_left(d.queue, (c.waiting_since, tid)))
-        _assign(r, replace(c, previous_agent=prev), to, "transfer", t.at)
+        _assign(r, c._replace(previous_agent=prev), to, "transfer", t.at)
 
 
 def _enqueue(r: Routed, c: Chat) -> None:
@@ -325,7 +336,7 @@ def _enqueue(r: Routed, c: Chat) -> None:
 
 def _assign(r: Routed, c: Chat, a: Agent, reason: str, at: datetime) -> None:
     waited = 0.0 if c.waiting_since is None else max(0.0, (at - c.waiting_since).total_seconds())
-    r.desk.chats[c.ticket_id] = replace(c, agent=a.id)
+    r.desk.chats[c.ticket_id] = c._replace(agent=a.id)
     if c.waiting_since is not None:
         a.load += 1
     a.last_assigned_at = at

@@ -4,7 +4,7 @@
 insert into routing_desks (merchant_id)
 select m from unnest(%s::text[]) as m order by m
 on conflict (merchant_id) do update set merchant_id = excluded.merchant_id
-returning merchant_id, state
+returning merchant_id, state::text
 
 -- name: save_desks
 update routing_desks d set state = s.state, agents = s.agents, queued = s.queued, updated_at = s.updated_at
@@ -18,7 +18,7 @@ select * from unnest(%b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::
 on conflict do nothing
 
 -- name: desk_state
-select state from routing_desks where merchant_id = %s
+select state::text from routing_desks where merchant_id = %s
 
 -- name: agent_answer_stats
 -- Per agent: answers, answers within 24 h of the chat starting to wait, and the ratings of the chats
