@@ -52,7 +52,7 @@ class Agent:
     def eligible(self) -> bool:
         return self.state == ACCEPTING and (self.max_open_chats is None or self.load < self.max_open_chats)
 
-    def rank(self) -> tuple:
+    def rank(self) -> tuple[int, bool, datetime, str]:
         """Fewest waiting chats, then longest since the last assignment (never assigned first), then id."""
         never = self.last_assigned_at is None
         return (self.load, not never, self.last_assigned_at or datetime.min, self.id)
@@ -74,7 +74,7 @@ class Desk:
     chats: dict[str, Chat] = field(default_factory=dict)
     queue: list[QueueKey] = field(default_factory=list)  # sorted; waiting chats without an agent
     # chat id -> (the Chat as loaded, its stored form): what did not change is written back as it was read
-    loaded: dict[str, tuple[Chat, list]] = field(default_factory=dict, repr=False, compare=False)
+    loaded: dict[str, tuple[Chat, list[Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     def copy(self) -> Desk:
         """A copy `route` may change: agents are mutable, chats are frozen (replaced, never changed)."""
@@ -100,7 +100,7 @@ class Desk:
             "chats": {tid: self._stored(c) for tid, c in self.chats.items()},
         }
 
-    def _stored(self, c: Chat) -> list:
+    def _stored(self, c: Chat) -> list[Any]:
         kept = self.loaded.get(c.ticket_id)
         if kept is not None and kept[0] is c:
             return kept[1]
