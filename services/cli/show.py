@@ -103,6 +103,12 @@ def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None) -> str:
         extra = ""
         if type_ == "ticket.status_changed":
             extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
+        elif type_ == "chat.assigned":
+            extra = f" to {detail.get('agent_id')} ({detail.get('reason')})"
+        elif type_ == "chat.unassigned":
+            extra = f" from {detail.get('agent_id')} ({detail.get('reason')})"
+        elif type_ == "chat.queued":
+            extra = f" position {detail.get('position')}"
         elif "reason" in detail:
             extra = f" {detail['reason']}"
         elif "due_at" in detail and kind == "out":
