@@ -26,7 +26,7 @@ Rules, as the contract orders them:
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from heapq import heapify, heappop, heappush
 from typing import Any, Literal, NamedTuple
@@ -78,7 +78,10 @@ class Desk:
 
     def copy(self) -> Desk:
         """A copy `route` may change: agents are mutable, chats are frozen (replaced, never changed)."""
-        agents = {k: replace(a) for k, a in self.agents.items()}
+        agents = {
+            k: Agent(a.id, a.state, a.role, a.max_open_chats, a.last_assigned_at, a.load, a.since)
+            for k, a in self.agents.items()
+        }
         return Desk(self.merchant_id, agents, dict(self.chats), list(self.queue), self.loaded)
 
     def position(self, ticket_id: str) -> int | None:
@@ -355,7 +358,16 @@ def _drain(r: Routed, at: datetime) -> None:
     d = r.desk
     if d.queue and d.agents:
         single = next(iter(d.agents.values())) if len(d.agents) == 1 else None
-        heap = [] if single else [(a.rank(), a.id) for a in d.agents.values() if a.eligible()]
+        # Agent.eligible() spelled inline: this scan runs for every trigger while chats wait (200 agents: hot)
+        heap = (
+            []
+            if single
+            else [
+                (a.rank(), a.id)
+                for a in d.agents.values()
+                if a.state == ACCEPTING and (a.max_open_chats is None or a.load < a.max_open_chats)
+            ]
+        )
         heapify(heap)
         taken = 0
         for _, tid in d.queue:
