@@ -21,7 +21,7 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             print(f"ticketflow show: no ticket {ticket_id!r}{hint}", file=sys.stderr)
             return 1
         timers, timeline = tickets.timers_of(conn, ticket_id), tickets.timeline_of(conn, ticket_id)
-        chat = chat_routing(desks.load_desk(conn, t.merchant_id), ticket_id)
+        chat = desks.assignment(conn, t.merchant_id, ticket_id)
     if as_json:
         print(
             json.dumps(
@@ -41,20 +41,6 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
         return 0
     print(render_ticket(t, timers, timeline, chat))
     return 0
-
-
-def chat_routing(desk, ticket_id: str) -> dict | None:
-    """Who holds an open routed chat, or its place in the merchant's queue (None: not routed, or closed)."""
-    c = desk.chats.get(ticket_id)
-    if c is None:
-        return None
-    return {
-        "assignee": c.agent,
-        "previous_agent": c.previous_agent,
-        "queue_position": desk.position(ticket_id),
-        "queue_length": len(desk.queue),
-        "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
-    }
 
 
 def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None) -> str:

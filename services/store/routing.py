@@ -9,6 +9,7 @@ and schedulers; the desk is read under it, so no two transactions decide on the 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -54,6 +55,22 @@ def load_desk(conn, merchant_id: str) -> Desk:
     """A merchant's desk as last committed (no lock: for `show`)."""
     row = conn.execute(Q["desk_state"], (merchant_id,)).fetchone()
     return Desk.from_doc(merchant_id, orjson.loads(row[0]) if row else None)
+
+
+def assignment(conn, merchant_id: str, ticket_id: str) -> dict[str, Any] | None:
+    """Who holds an open routed chat, or its place in the merchant's queue; None when the ticket is not
+    an open chat under routing. For `show TICKET` and the HTTP API's ticket view."""
+    desk = load_desk(conn, merchant_id)
+    c = desk.chats.get(ticket_id)
+    if c is None:
+        return None
+    return {
+        "assignee": c.agent,
+        "previous_agent": c.previous_agent,
+        "queue_position": desk.position(ticket_id),
+        "queue_length": len(desk.queue),
+        "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+    }
 
 
 def routed_merchants(conn) -> list[str]:

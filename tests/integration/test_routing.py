@@ -217,3 +217,23 @@ def test_two_ingest_processes_never_assign_beyond_capacity(engine, database_url)
         assert per_agent.count("a1") == 3 and per_agent.count("a2") == 3
         desk = routing.load_desk(conn, "m1")
         assert len(desk.queue) == 34 and counter(conn, "chats_queued") == 34
+
+
+def test_a_duplicate_availability_change_has_no_second_effect_and_a_transfer_waits_for_its_chat(engine, database_url):
+    with connect(database_url) as conn:
+        # Given an agent going offline announced twice (at-least-once delivery)
+        engine.ingest(conn, [agent("a1", "accepting", 0), agent("a2", "accepting", 0), chat("C1", 1)])
+        r = engine.ingest(conn, [agent("a1", "offline", 5), agent("a1", "offline", 5)])
+        # I expect one effect: one unassignment, one move in the agents gauge
+        assert (r.applied, r.duplicates) == (1, 1)
+        assert [t for s, t, _ in routed(conn)].count("chat.unassigned") == 1
+        assert counter(conn, "agents", state="offline") == 1 and counter(conn, "agents", state="accepting") == 1
+        # When a transfer arrives before its chat is opened, it waits (parked) and applies after it
+        r = engine.ingest(conn, [transfer("C2", 11, "a1")])
+        assert r.parked == 1
+        engine.ingest(conn, [agent("a1", "transfer_only", 9), chat("C2", 10)])
+        assert [(d["agent_id"], d["reason"]) for s, _, d in routed(conn, "chat.assigned") if s == "C2"] == [
+            ("a2", "auto"),
+            ("a1", "transfer"),
+        ]
+        assert routing.assignment(conn, "m1", "C2")["assignee"] == "a1"
