@@ -36,6 +36,7 @@ AGENT_STATES = (ACCEPTING, TRANSFER_ONLY, OFFLINE)
 WAITING = "awaiting_merchant"  # the one status in which a chat occupies its agent's place
 CLOSED = "closed"
 
+MAX_AGENTS = 5_000  # per merchant: agent ids come from outside, and every routing step scans the agents
 QueueKey = tuple[datetime, str]  # (waiting since, ticket id): oldest first, then ticket id
 
 
@@ -219,10 +220,10 @@ def route(desk: Desk, trigger: Trigger, *, in_place: bool = False) -> Routed:
         _chat(r, trigger)
     elif isinstance(trigger, Transfer):
         _transfer(r, trigger)
-        if r.rejection:
-            return Routed(desk, rejection=r.rejection)
     else:  # pragma: no cover - the type says it all
         raise TypeError(trigger)
+    if r.rejection:  # checked before anything changed: the desk is as it was
+        return Routed(desk, rejection=r.rejection)
     _drain(r, trigger.at)
     r.queued_delta = len(r.desk.queue) - queued_before
     return r
@@ -231,6 +232,9 @@ def route(desk: Desk, trigger: Trigger, *, in_place: bool = False) -> Routed:
 def _agent(r: Routed, u: AgentUpdate) -> None:
     d = r.desk
     old = d.agents.get(u.agent_id)
+    if old is None and len(d.agents) >= MAX_AGENTS:
+        r.rejection = f"agent.availability_changed: the merchant has {MAX_AGENTS} agents, the most routing keeps"
+        return
     if old is None:
         a = Agent(u.agent_id, u.state, u.role or "agent", u.max_open_chats, since=u.at)
         d.agents[a.id] = a

@@ -151,7 +151,7 @@ class InboundBatches:
                 self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, k, result)
                 continue
             if ev.type == desks_.AVAILABILITY:
-                self._availability(w, desks, ev, result)
+                self._availability(w, cur, desks, ev, body, now, result)
                 continue
             t = held.get(ev.subject)
             if t is None and ev.type != "ticket.opened":
@@ -240,11 +240,28 @@ class InboundBatches:
             t = self._apply(w, cur, t, decode(body), body, now, result, {}, desks) or t
         return t
 
-    @staticmethod
-    def _availability(w: Writes, desks: desks_.Desks, ev: Inbound, result: BatchResult) -> None:
+    def _availability(self, w: Writes, cur, desks: desks_.Desks, ev: Inbound, body: bytes, now, result) -> None:
         """`agent.availability_changed`: the merchant's desk changes, chats may move; no ticket of its own."""
         w.count("events_ingested_total", type=ev.type)
-        desks.keep(w, desks.agent(ev), ev.id, ev.time)
+        routed = desks.agent(ev)
+        if routed.rejection:
+            merchant = ev.data.merchant_id  # type: ignore[attr-defined]
+            self._reject(
+                w,
+                cur,
+                body,
+                "invalid_transition",
+                routed.rejection,
+                ev.id,
+                ev.subject,
+                merchant,
+                now,
+                ev.id,
+                result,
+                True,
+            )
+            return
+        desks.keep(w, routed, ev.id, ev.time)
         result.applied += 1
         log.debug("event.applied", event_id=ev.id, agent_id=ev.subject, type=ev.type)
 

@@ -300,3 +300,14 @@ def test_the_lifecycle_accepts_a_transfer_only_for_an_open_chat_under_routing():
     assert lc.apply(opened("wish"), move).rejection[0] == "invalid_transition"
     closed = lc.apply(chat, ev("ticket.closed", {"by": "customer"}, 2)).ticket
     assert lc.apply(closed, move).rejection[0] == "invalid_transition"
+
+
+def test_a_merchant_keeps_a_bounded_number_of_agents(monkeypatch):
+    import services.core.routing as routing
+
+    monkeypatch.setattr(routing, "MAX_AGENTS", 2)
+    desk, _ = run([AgentUpdate("a1", ACCEPTING, at(0)), AgentUpdate("a2", ACCEPTING, at(0))])
+    r = route(desk, AgentUpdate("a3", ACCEPTING, at(1)))
+    assert r.rejection and "a3" not in r.desk.agents and r.desk is desk
+    # a known agent still changes state
+    assert route(desk, AgentUpdate("a2", OFFLINE, at(2))).desk.agents["a2"].state == OFFLINE
