@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import schemas
+from services.core import routing as routing_module
 from services.core.lifecycle import Lifecycle
 from services.core.policies import PolicyError, load_policies
 from services.core.routing import (
@@ -303,9 +304,7 @@ def test_the_lifecycle_accepts_a_transfer_only_for_an_open_chat_under_routing():
 
 
 def test_a_merchant_keeps_a_bounded_number_of_agents(monkeypatch):
-    import services.core.routing as routing
-
-    monkeypatch.setattr(routing, "MAX_AGENTS", 2)
+    monkeypatch.setattr(routing_module, "MAX_AGENTS", 2)
     desk, _ = run([AgentUpdate("a1", ACCEPTING, at(0)), AgentUpdate("a2", ACCEPTING, at(0))])
     r = route(desk, AgentUpdate("a3", ACCEPTING, at(1)))
     assert r.rejection and "a3" not in r.desk.agents and r.desk is desk
