@@ -237,3 +237,48 @@ def test_a_duplicate_availability_change_has_no_second_effect_and_a_transfer_wai
             ("a1", "transfer"),
         ]
         assert routing.assignment(conn, "m1", "C2")["assignee"] == "a1"
+
+
+def test_the_scheduler_and_ingest_routing_one_merchant_at_once_neither_deadlock_nor_double_assign(engine, database_url):
+    # Given 30 ignored chats whose 7 days run out, and agents with room for 2 each
+    with connect(database_url) as conn:
+        engine.ingest(conn, [agent(f"a{i}", "accepting", 0, max_open_chats=2) for i in range(3)])
+        engine.ingest(conn, [chat(f"OLD{i:02d}", 1 + i) for i in range(30)])
+    errors = []
+
+    def scheduler():
+        try:
+            with connect(database_url) as c:
+                engine.fire_all(c, T0 + timedelta(days=8))
+        except Exception as e:  # noqa: BLE001 - a thread's failure is reported by the assert below
+            errors.append(e)
+
+    def ingest():
+        try:
+            with connect(database_url) as c:
+                for i in range(30):
+                    engine.ingest(c, [chat(f"NEW{i:02d}", 60 * 24 * 7 + 10 + i)])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    # When the scheduler closes them while new chats arrive through ingest
+    threads = [threading.Thread(target=scheduler), threading.Thread(target=ingest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and not any(t.is_alive() for t in threads)
+    with connect(database_url) as conn:
+        desk = routing.load_desk(conn, "m1")
+        # I expect the old chats gone from the desk, six new ones held (two per agent), the rest queued
+        assert not [t for t in desk.chats if t.startswith("OLD")]
+        assert sorted(a.load for a in desk.agents.values()) == [2, 2, 2]
+        assert len(desk.queue) == 24 and counter(conn, "chats_queued") == 24
+        # and every assignment followed its chat's release: no chat held by two agents at once
+        holder: dict[str, str | None] = {}
+        for s, t, d in routed(conn):
+            if t == "chat.assigned":
+                assert holder.get(s) is None, s
+                holder[s] = d["agent_id"]
+            elif t == "chat.unassigned":
+                holder[s] = None
