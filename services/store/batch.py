@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas import Inbound, Rejected, decode
+from schemas.inbound import NOT_TICKET_EVENTS
 from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Classification, Lifecycle, classification_key
 from services.core.policies import Policy
 from services.core.ticket import Outcome, Ticket
 from services.logs import log
-from services.store import health, inbound, parking, tickets
+from services.store import conversion, health, inbound, parking, tickets
 from services.store import routing as desks_
 from services.store.outbox import Writes
 
@@ -134,8 +135,8 @@ class InboundBatches:
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
         events = [ev for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)]
-        # An availability change is about an agent (its subject), never a ticket: not locked, never parked.
-        held = tickets.lock(cur, sorted({ev.subject for ev in events if ev.type != desks_.AVAILABILITY}))
+        # An availability change is about an agent, an order about an order: not locked as tickets, never parked.
+        held = tickets.lock(cur, sorted({ev.subject for ev in events if ev.type not in NOT_TICKET_EVENTS}))
         staged.desks = desks = desks_.Desks.lock(
             cur, self.policies, desks_.merchants_to_lock(self.policies, events, held)
         )
@@ -152,6 +153,11 @@ class InboundBatches:
                 continue
             if ev.type == desks_.AVAILABILITY:
                 self._availability(w, cur, desks, ev, body, now, result)
+                continue
+            if ev.type in NOT_TICKET_EVENTS:  # order.placed: its subject is an order, never parked
+                conversion.place_order(cur, ev)
+                w.count("events_ingested_total", type=ev.type)
+                result.applied += 1
                 continue
             t = held.get(ev.subject)
             if t is None and ev.type != "ticket.opened":
@@ -203,7 +209,7 @@ class InboundBatches:
         if routed is not None and routed.rejection:  # a transfer routing refuses
             o = Outcome(t, rejection=("invalid_transition", routed.rejection))
         w.count("events_ingested_total", type=ev.type)
-        w.note(ev.subject, ev.time, "in", ev.type, ev.id, {})
+        w.note(ev.subject, ev.time, "in", ev.type, ev.id, o.detail)
         if o.rejection:
             reason, detail = o.rejection
             self._reject(
