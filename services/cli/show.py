@@ -54,7 +54,7 @@ def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None, *, now:
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
         f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
-        f"   labels {', '.join(t.labels) or '-'}",
+        f"   labels {', '.join(t.labels) or '-'}   by {t.category_source}",
     ]
     flags = chat_flags(t.status, t.clock.due_at if t.clock else None, now) if now else []
     if t.channel or flags or t.waiting_since:
@@ -122,6 +122,9 @@ def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None, *, now:
             extra = f" from {detail.get('agent_id')} ({detail.get('reason')})"
         elif type_ == "chat.queued":
             extra = f" position {detail.get('position')}"
+        elif type_ == "classification.refined":  # the refining worker's answer (issue #17)
+            extra = f" {detail.get('category')} at {detail.get('confidence', 0):.2f} by {detail.get('classifier')}"
+            extra += f" ({detail.get('outcome')})"
         elif "reason" in detail:
             extra = f" {detail['reason']}" + (f" detail: {detail['detail'][:200]!r}" if detail.get("detail") else "")
         elif kind == "in" and detail.get("items"):
@@ -130,7 +133,7 @@ def render_ticket(t: Ticket, timers, timeline, chat: dict | None = None, *, now:
             extra = f" with {len(detail['attachments'])} attachment(s)"
         elif "due_at" in detail and kind == "out":
             extra = f" {detail.get('clock', '')} due {detail['due_at']}"
-        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx"}.get(kind, "  ")
+        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx", "refine": "~~"}.get(kind, "  ")
         lines.append(f"  {at.isoformat()}  {arrow} {type_}{extra}")
     return "\n".join(lines)
 
