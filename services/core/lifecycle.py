@@ -710,8 +710,13 @@ class Lifecycle:
             target = self.languages.normalize(t.customer_locale) if t.customer_locale else t.language
             if not target or target == "und":
                 return  # nothing known about the customer's language: nothing to translate into
-            source = self.languages.detect(m.text, t.merchant_locale)
-            if source == target:
+            # Detection costs ingest CPU, so it runs only where it can spare a worker round trip: a merchant
+            # whose own language is the customer's almost always writes in it. Otherwise the worker detects
+            # (and publishes nothing for a message that is in the customer's language after all).
+            if (
+                self.languages.normalize(t.merchant_locale) == target
+                and self.languages.detect(m.text, t.merchant_locale) == target
+            ):
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
 
