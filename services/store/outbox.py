@@ -46,6 +46,7 @@ HISTOGRAM_BUCKETS = {
         7 * 86400,
     ),
     "timer_lag_seconds": (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    "chat_queue_wait_seconds": (0, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600),
 }
 
 
@@ -129,6 +130,9 @@ class Writes:
                 self.observe("first_response_seconds", fact.value, policy=fact.policy)
         if before is None:
             self.count("tickets", 1, status=t.status)
+            self.count("open_tickets", 1, category=t.category)
+        elif before.category != t.category and before.is_open and t.is_open:  # reclassified (issue #17)
+            self.count("open_tickets", -1, category=before.category)
             self.count("open_tickets", 1, category=t.category)
 
     def fired(self, ticket_id: str, kind: str) -> None:

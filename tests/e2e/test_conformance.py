@@ -14,8 +14,9 @@ RUN = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "r
 pytestmark = pytest.mark.e2e
 
 
-# The established groups (no -k), and the 2026-12-04 groups this build passes (issue #13: rules, chat).
-SELECTIONS = [[], ["-k", "rules"], ["-k", "chat"]]
+# The established groups (no -k), and the 2026-12-04 groups this build passes (issue #13: rules, chat;
+# issue #14: routing).
+SELECTIONS = [[], ["-k", "rules"], ["-k", "chat"], ["-k", "routing"]]
 
 
 @pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: " ".join(s) or "established")

@@ -175,6 +175,14 @@ begin
 end
 $$;
 
+CREATE TABLE public.agent_answers (
+    ticket_id text NOT NULL,
+    answered_at timestamp with time zone NOT NULL,
+    merchant_id text NOT NULL,
+    agent_id text NOT NULL,
+    seconds double precision NOT NULL
+);
+
 CREATE TABLE public.chat_answers (
     merchant_id text NOT NULL,
     customer_id text NOT NULL,
@@ -366,6 +374,25 @@ CREATE TABLE public.parked_events (
     parked_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.refinements (
+    ticket_id text NOT NULL,
+    message_id text NOT NULL,
+    classifier text NOT NULL,
+    category text NOT NULL,
+    urgent boolean NOT NULL,
+    confidence real NOT NULL,
+    outcome text NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.routing_desks (
+    merchant_id text NOT NULL,
+    state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    agents integer DEFAULT 0 NOT NULL,
+    queued integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -433,6 +460,9 @@ ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbo
 
 ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.timeline_id_seq'::regclass);
 
+ALTER TABLE ONLY public.agent_answers
+    ADD CONSTRAINT agent_answers_pkey PRIMARY KEY (ticket_id, answered_at);
+
 ALTER TABLE ONLY public.component_heartbeats
     ADD CONSTRAINT component_heartbeats_pkey PRIMARY KEY (component, instance);
 
@@ -481,6 +511,12 @@ ALTER TABLE ONLY public.outbox
 ALTER TABLE ONLY public.parked_events
     ADD CONSTRAINT parked_events_pkey PRIMARY KEY (event_id);
 
+ALTER TABLE ONLY public.refinements
+    ADD CONSTRAINT refinements_pkey PRIMARY KEY (ticket_id, message_id);
+
+ALTER TABLE ONLY public.routing_desks
+    ADD CONSTRAINT routing_desks_pkey PRIMARY KEY (merchant_id);
+
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -495,6 +531,8 @@ ALTER TABLE ONLY public.timers
 
 ALTER TABLE ONLY public.translations
     ADD CONSTRAINT translations_pkey PRIMARY KEY (ticket_id, message_id);
+
+CREATE INDEX agent_answers_by_agent ON public.agent_answers USING btree (merchant_id, agent_id);
 
 CREATE INDEX chat_answers_by_customer ON public.chat_answers USING btree (merchant_id, customer_id, at);
 
