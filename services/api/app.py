@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from services.api import problems
-from services.api.deps import ApiDeps
+from services.api.deps import ApiDeps, refuse_nul
 from services.api.routes import commands, health, kpis, templates, tickets
 from services.logs import log
 
@@ -25,7 +25,15 @@ DESCRIPTION = (
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
-    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=lambda route: route.name,  # operationId = the handler name
+        dependencies=[Depends(refuse_nul)],
+    )
     app.state.deps = deps
     problems.install(app)
     for r in (health.router, tickets.router, commands.router, templates.router, kpis.router):
@@ -39,6 +47,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
             allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+
+    app.openapi = lambda: _openapi(app)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
@@ -63,3 +73,19 @@ def create_app(deps: ApiDeps) -> FastAPI:
             )
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, with every error response declared as what it is: problem+json only."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for ops in doc["paths"].values():
+            for op in ops.values():
+                for resp in op.get("responses", {}).values():
+                    content = resp.get("content", {})
+                    if problems.MEDIA_TYPE in content:
+                        resp["content"] = {problems.MEDIA_TYPE: content.get("application/json", {})}
+        app.openapi_schema = doc
+    return app.openapi_schema

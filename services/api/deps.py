@@ -39,6 +39,13 @@ def get_deps(request: Request) -> ApiDeps:
     return request.app.state.deps
 
 
+def refuse_nul(request: Request) -> None:
+    """A NUL in a path or query parameter is refused (PostgreSQL text cannot hold it): 422."""
+    for value in (*request.path_params.values(), *request.query_params.values()):
+        if isinstance(value, str) and "\x00" in value:
+            raise Problem(422, "parameters must not contain NUL characters")
+
+
 def get_conn(deps: Annotated[ApiDeps, Depends(get_deps)]) -> Iterator[Any]:
     """A pooled connection for one request; reads only, so it is rolled back (pool) after."""
     with deps.pool.connection() as conn:

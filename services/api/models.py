@@ -5,10 +5,9 @@ text limits), so a body the API accepts is one the pipeline accepts."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from schemas.inbound import Attachment, Author, Category, RefundedItem
 from schemas.outbound import Group, Status
@@ -18,20 +17,50 @@ Role = Literal["owner", "agent", "viewer"]
 Sort = Literal["priority", "waiting", "newest"]
 
 
+def _no_nul(value: Any, depth: int = 0) -> None:
+    """PostgreSQL text cannot hold NUL, and no contract text needs it: refuse it up front (422)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif depth < 8 and isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k, depth + 1)
+            _no_nul(v, depth + 1)
+    elif depth < 8 and isinstance(value, list):
+        for v in value:
+            _no_nul(v, depth + 1)
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _refuse_nul(self):
+        _no_nul(self.model_dump())  # the fields kept: an ignored extra key never reaches anything
+        return self
+
+
+class AttachmentIn(Attachment):
+    """The event's attachment; `size_bytes` read as JSON Schema's integer (2048.0 is 2048), since a
+    JSON body gives no other way to tell; the event published carries the integer."""
+
+    size_bytes: int | None = Field(default=None, ge=0, le=2**53)
+
+
+class RefundedItemIn(RefundedItem):
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
 
 
 class ReplyIn(_In):
     text: MessageText = Field(min_length=1)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
     resolve: StrictBool = False
     agreed: StrictBool = False
 
 
 class ResolveIn(_In):
     text: MessageText | None = Field(default=None, min_length=1)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
     agreed: StrictBool = False
 
 
@@ -44,8 +73,8 @@ class OptionalReasonIn(_In):
 
 
 class RefundIn(_In):
-    items: list[RefundedItem] = Field(min_length=1, max_length=500)
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=4)
+    items: list[RefundedItemIn] = Field(min_length=1, max_length=500)
+    amount: float | None = Field(default=None, ge=0, le=1e14, allow_inf_nan=False, description="a JSON number")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 
@@ -57,7 +86,7 @@ class TransferIn(_In):
 
 class AvailabilityIn(_In):
     state: Literal["accepting", "transfer_only", "offline"]
-    max_open_chats: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    max_open_chats: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class TemplateIn(_In):

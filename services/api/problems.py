@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 MEDIA_TYPE = "application/problem+json"
 TITLES = {
@@ -70,5 +71,19 @@ def install(app: FastAPI) -> None:
         return problem_response(422, "the request does not match the schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException):
-        return problem_response(e.status_code, str(e.detail), getattr(e, "headers", None))
+    async def _http(request: Request, e: StarletteHTTPException):
+        headers = getattr(e, "headers", None)
+        if e.status_code == 405:  # Starlette names only the first matching route's methods
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(app, request))}
+        return problem_response(e.status_code, str(e.detail), headers)
+
+
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    methods.discard("HEAD")
+    return sorted(methods)

@@ -20,3 +20,13 @@ def test_shared_conformance_checks_pass(services):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     r = subprocess.run([sys.executable, str(RUN)], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_shared_conformance_api_group_passes(services):
+    """The 2026-12-04 `api` group (users add, /openapi.json, 401 without a token, a viewer's list)."""
+    if not RUN.exists():
+        pytest.skip(f"no shared conformance checks at {RUN} (they live beside the checkout in CI)")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    r = subprocess.run([sys.executable, str(RUN), "-k", "api"], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "0 failed" in r.stdout and " 0 passed" not in r.stdout

@@ -422,3 +422,16 @@ def test_health_and_readiness_need_no_token_and_cors_is_off(api):
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
     assert "access-control-allow-origin" not in pre.headers
+
+
+def test_nul_characters_are_refused_with_422_never_a_500(api):
+    api.ingest(opened("t-1", "m1"))
+    _, agent = api.user("m1", "agent")
+    for method, path, params, body in (
+        ("GET", "/v1/tickets", {"label": "a\x00b"}, None),
+        ("GET", "/v1/tickets/t\x001", None, None),
+        ("POST", "/v1/tickets/t-1/replies", None, {"text": "hi\x00"}),
+        ("POST", "/v1/templates", None, {"name": "n", "category": "other", "texts": {"en": "a\x00"}}),
+    ):
+        r = api.call(method, path, agent, params=params, json=body)
+        assert r.status_code == 422, (path, r.text)

@@ -30,9 +30,27 @@ SOURCE = "ticketflow-api"
 _IDS = uuid.UUID("6f1c3a52-5b7e-4d8e-9a4f-1e2d3c4b5a69")
 REFUSALS = {"invalid_transition", "missing_evidence", "unknown_ticket"}
 
-router = APIRouter(tags=["commands"], responses=responses(401, 403, 404, 409, 422, 429, 503))
+router = APIRouter(tags=["commands"], responses=responses(400, 401, 403, 404, 409, 422, 429, 503))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
-ACCEPTED = {202: {"model": m.Accepted, "description": "published on <ns>.in; follow status_url"}}
+ACCEPTED = {
+    202: {
+        "model": m.Accepted,
+        "description": "published on <ns>.in; follow status_url",
+        "links": {  # OpenAPI links: what a client (and the stateful tests) does next
+            "CommandStatus": {
+                "operationId": "command_status",
+                "parameters": {"event_id": "$response.body#/event_id"},
+            },
+        },
+    }
+}
+TICKET_LINK = {
+    "Ticket": {
+        "operationId": "get_ticket",
+        "parameters": {"ticket_id": "$request.path.ticket_id"},
+    }
+}
+ON_TICKET = {202: {**ACCEPTED[202], "links": {**ACCEPTED[202]["links"], **TICKET_LINK}}}
 
 
 def _event_id(user: User, key: str | None) -> str:
@@ -103,7 +121,7 @@ def _ticket_command(conn, deps, user, ticket_id: str, type_: str, data: dict, ke
     return submit(conn, deps, user, t.id, type_, data, key, ticket=t)
 
 
-@router.post("/v1/tickets/{ticket_id}/replies", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/replies", status_code=202, responses=ON_TICKET)
 def reply(ticket_id: str, body: m.ReplyIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     """A merchant message; with `resolve: true`, reply and resolve in one event."""
     message = _message(_event_id(user, key), body.text, body.attachments)
@@ -114,7 +132,7 @@ def reply(ticket_id: str, body: m.ReplyIn, user: Commander, conn: Conn, deps: De
     return _ticket_command(conn, deps, user, ticket_id, "message.posted", {"message": message}, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/resolve", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/resolve", status_code=202, responses=ON_TICKET)
 def resolve(
     ticket_id: str, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None, body: m.ResolveIn | None = None
 ):
@@ -124,30 +142,28 @@ def resolve(
     return _ticket_command(conn, deps, user, ticket_id, "ticket.resolved", data, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/unresolved", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/unresolved", status_code=202, responses=ON_TICKET)
 def unresolved(ticket_id: str, body: m.ReasonIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     return _ticket_command(conn, deps, user, ticket_id, "ticket.unresolved", {"reason": body.reason}, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/appeal", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/appeal", status_code=202, responses=ON_TICKET)
 def appeal(ticket_id: str, body: m.ReasonIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     return _ticket_command(conn, deps, user, ticket_id, "ticket.appealed", {"reason": body.reason}, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/refund", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/refund", status_code=202, responses=ON_TICKET)
 def refund(ticket_id: str, body: m.RefundIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     data = body.model_dump(mode="json", exclude_none=True)
-    if body.amount is not None:
-        data["amount"] = float(body.amount)  # the event's `amount` is a JSON number
     return _ticket_command(conn, deps, user, ticket_id, "ticket.refunded", data, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/survey-reminders", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/survey-reminders", status_code=202, responses=ON_TICKET)
 def survey_reminder(ticket_id: str, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     return _ticket_command(conn, deps, user, ticket_id, "survey.reminder_requested", {}, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/reopen", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/reopen", status_code=202, responses=ON_TICKET)
 def reopen(
     ticket_id: str,
     user: Owner,
@@ -160,14 +176,14 @@ def reopen(
     return _ticket_command(conn, deps, user, ticket_id, "ticket.reopened", data, key)
 
 
-@router.post("/v1/tickets/{ticket_id}/transfer", status_code=202, responses=ACCEPTED)
+@router.post("/v1/tickets/{ticket_id}/transfer", status_code=202, responses=ON_TICKET)
 def transfer(ticket_id: str, body: m.TransferIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
-    """`chat.transfer_requested` (chat routing, 003): one chat, or every open chat of `from_agent_id`."""
+    """`chat.transfer_requested` (chat routing, 003): one chat, or every open chat of `from_agent_id`
+    (default: the calling user's own)."""
+    data = body.model_dump(mode="json", exclude_none=True)
     if body.scope == "all" and not body.from_agent_id:
-        raise Problem(422, "scope 'all' needs from_agent_id")
-    return _ticket_command(
-        conn, deps, user, ticket_id, "chat.transfer_requested", body.model_dump(mode="json", exclude_none=True), key
-    )
+        data["from_agent_id"] = user.id  # "all of mine": the calling agent's chats
+    return _ticket_command(conn, deps, user, ticket_id, "chat.transfer_requested", data, key)
 
 
 @router.put("/v1/agents/me/availability", status_code=202, responses=ACCEPTED)

@@ -9,7 +9,7 @@ from services.api.deps import AnyUser, Commander, Conn, Deps
 from services.api.problems import responses
 from services.store import templates
 
-router = APIRouter(prefix="/v1/templates", tags=["templates"], responses=responses(401, 422, 429))
+router = APIRouter(prefix="/v1/templates", tags=["templates"], responses=responses(400, 401, 422, 429))
 
 
 @router.get("", response_model=list[m.TemplateOut])

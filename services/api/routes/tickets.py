@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Query
 from schemas import parse_rfc3339
 from schemas.inbound import Category
 from schemas.outbound import Group, Status
+from schemas.types import Instant
 from services.api import models as m
 from services.api.deps import AnyUser, Conn, Deps
 from services.api.problems import Problem, responses
@@ -47,15 +47,6 @@ def decode_cursor(cursor: str, sort: str) -> tuple:
     return (k1, k2, k3)
 
 
-def _instant(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_rfc3339(value)
-    except ValueError as e:
-        raise Problem(422, f"{name}: {e}") from None
-
-
 @router.get("", response_model=m.TicketList, summary="The account's tickets (default: the open ones)")
 def list_tickets(
     user: AnyUser,
@@ -67,12 +58,14 @@ def list_tickets(
     label: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     order_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     urgent: bool | None = None,
-    created_since: Annotated[str | None, Query(description="RFC 3339; opened at or after")] = None,
-    created_until: Annotated[str | None, Query(description="RFC 3339; opened before")] = None,
+    created_since: Annotated[Instant | None, Query(description="RFC 3339; opened at or after")] = None,
+    created_until: Annotated[Instant | None, Query(description="RFC 3339; opened before")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200, description="ticket id, order id or words")] = None,
     sort: m.Sort = "priority",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=1000, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the previous page")
+    ] = None,
 ) -> m.TicketList:
     f = ListFilter(
         merchant_id=user.merchant_id,
@@ -83,9 +76,9 @@ def list_tickets(
         label=label,
         order_id=order_id,
         urgent=urgent,
-        created_since=_instant(created_since, "created_since"),
-        created_until=_instant(created_until, "created_until"),
-        q=q.replace("\x00", "") if q else None,
+        created_since=created_since,
+        created_until=created_until,
+        q=q,
     )
     after = decode_cursor(cursor, sort) if cursor else None
     rows = ticket_reads.page(conn, f, sort, limit + 1, after)
