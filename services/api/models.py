@@ -74,7 +74,9 @@ class OptionalReasonIn(_In):
 
 class RefundIn(_In):
     items: list[RefundedItemIn] = Field(min_length=1, max_length=500)
-    amount: float | None = Field(default=None, ge=0, le=1e14, allow_inf_nan=False, description="a JSON number")
+    amount: float | None = Field(
+        default=None, ge=0, lt=1e14, allow_inf_nan=False, description="a JSON number; kept to 4 decimal places"
+    )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 

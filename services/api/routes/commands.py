@@ -155,6 +155,8 @@ def appeal(ticket_id: str, body: m.ReasonIn, user: Commander, conn: Conn, deps: 
 @router.post("/v1/tickets/{ticket_id}/refund", status_code=202, responses=ON_TICKET)
 def refund(ticket_id: str, body: m.RefundIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     data = body.model_dump(mode="json", exclude_none=True)
+    if body.amount is not None:
+        data["amount"] = round(body.amount, 4)  # the event's amount: at most 4 decimal places
     return _ticket_command(conn, deps, user, ticket_id, "ticket.refunded", data, key)
 
 
