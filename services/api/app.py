@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from services.api import problems
 from services.api.deps import ApiDeps, refuse_nul
-from services.api.routes import commands, health, kpis, templates, tickets
+from services.api.routes import commands, exports, health, kpis, templates, tickets
 from services.logs import log
 
 TITLE = "ticketflow HTTP API"
@@ -36,7 +36,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     app.state.deps = deps
     problems.install(app)
-    for r in (health.router, tickets.router, commands.router, templates.router, kpis.router):
+    for r in (health.router, tickets.router, commands.router, templates.router, kpis.router, exports.router):
         app.include_router(r)
     if deps.cors_origins:  # off unless an operator names the origins (TICKETFLOW_API_CORS_ORIGINS)
         from fastapi.middleware.cors import CORSMiddleware

@@ -429,9 +429,27 @@ def test_nul_characters_are_refused_with_422_never_a_500(api):
     _, agent = api.user("m1", "agent")
     for method, path, params, body in (
         ("GET", "/v1/tickets", {"label": "a\x00b"}, None),
-        ("GET", "/v1/tickets/t\x001", None, None),
+        ("GET", "/v1/tickets/t%001", None, None),
         ("POST", "/v1/tickets/t-1/replies", None, {"text": "hi\x00"}),
         ("POST", "/v1/templates", None, {"name": "n", "category": "other", "texts": {"en": "a\x00"}}),
     ):
         r = api.call(method, path, agent, params=params, json=body)
         assert r.status_code == 422, (path, r.text)
+
+
+def test_an_export_is_the_accounts_tickets_once_a_minute_then_429_with_retry_after(api):
+    api.ingest(opened("t-1", "m1", order_id="o-1"), opened("t-2", "m1"), opened("t-x", "m2"))
+    _, viewer = api.user("m1", "viewer")
+    _, other = api.user("m2", "viewer")
+    r = api.call("GET", "/v1/exports", viewer, params={"format": "jsonl"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    rows = [json.loads(line) for line in r.text.splitlines()]
+    assert sorted(row["ticket_id"] for row in rows) == ["t-1", "t-2"] and r.headers["X-Ticketflow-Truncated"] == "false"
+    # a second export of the account within 60 s, by any of its users: 429 with Retry-After
+    again = api.call("GET", "/v1/exports", viewer, params={"format": "csv"})
+    assert again.status_code == 429 and 1 <= int(again.headers["Retry-After"]) <= 60
+    assert again.headers["content-type"].startswith(PROBLEM)
+    # another account is not limited by m1's export
+    csv_rows = api.call("GET", "/v1/exports", other).text.splitlines()
+    assert csv_rows[0].startswith("ticket_id,") and [r.split(",")[0] for r in csv_rows[1:]] == ["t-x"]
+    assert api.call("GET", "/v1/exports", viewer, params={"status": "bogus"}).status_code == 422

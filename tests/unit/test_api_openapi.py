@@ -23,6 +23,7 @@ CONTRACT_ROUTES = {
     ("post", "/v1/templates"),
     ("get", "/v1/tickets/{ticket_id}/suggestions"),
     ("get", "/v1/kpis"),
+    ("get", "/v1/exports"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 }

@@ -108,3 +108,17 @@ on conflict (merchant_id, name) do update set category = excluded.category, text
 
 -- name: ping
 select 1
+
+-- name: claim_export
+-- The merchant's export slot, on the database clock: taken only when the last one is 60 s old.
+insert into merchant_exports as e (merchant_id, last_at, last_filters) values (%(m)s, now(), %(filters)s)
+on conflict (merchant_id) do update
+   set last_at = excluded.last_at, last_filters = excluded.last_filters, last_rows = null, exports = e.exports + 1
+ where e.last_at <= excluded.last_at - make_interval(secs => %(cooldown)s)
+returning last_at
+
+-- name: last_export
+select last_at, now() from merchant_exports where merchant_id = %s
+
+-- name: export_rows
+update merchant_exports set last_rows = %s where merchant_id = %s
