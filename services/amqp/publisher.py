@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import pika
 import pika.exceptions
@@ -51,9 +51,9 @@ class AmqpPublisher:
     def __init__(self, amqp_url: str):
         self.params = pika.URLParameters(amqp_url)
         self.conn: pika.BlockingConnection | None = None
-        self.ch = None
+        self.ch: Any = None
 
-    def _channel(self):
+    def _channel(self) -> Any:
         if self.conn is None or self.conn.is_closed:
             self.conn = pika.BlockingConnection(self.params)
             self.ch = self.conn.channel()
@@ -105,9 +105,10 @@ class ConfirmedPublisher:
     def _channel(self):
         if self.conn is None or self.conn.is_closed or self.ch is None or self.ch.is_closed:
             self._drop()
-            self.conn = pika.BlockingConnection(self.params)
-            self.ch = self.conn.channel()
-            self.ch.confirm_delivery()
+            conn = pika.BlockingConnection(self.params)
+            ch = conn.channel()
+            ch.confirm_delivery()
+            self.conn, self.ch = conn, ch
         return self.ch
 
     def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
@@ -128,6 +129,7 @@ class ConfirmedPublisher:
         with self.lock:
             try:
                 self._channel()
+                assert self.conn is not None
                 self.conn.process_data_events(0)
                 return True
             except (pika.exceptions.AMQPError, OSError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 PATH = Path(__file__).resolve().parents[2] / "schemas" / "generated" / "openapi.json"
 
@@ -15,8 +16,11 @@ def document() -> dict:
     from services.api.app import create_app
     from services.api.deps import ApiDeps
 
+    nothing: Any = None  # the document needs no adapter: no route runs
     app = create_app(
-        ApiDeps(pool=None, publisher=None, lifecycle=None, topology=None, clock=None, normalize_language=str)
+        ApiDeps(
+            pool=nothing, publisher=nothing, lifecycle=nothing, topology=nothing, clock=nothing, normalize_language=str
+        )
     )
     return app.openapi()
 

@@ -97,7 +97,11 @@ def _serve_api(settings: Settings, start):
     )
 
     def serve(stop: threading.Event) -> None:
-        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+        def watch() -> None:
+            stop.wait()
+            server.should_exit = True
+
+        watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         server.run()
         if not stop.is_set():

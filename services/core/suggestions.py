@@ -9,6 +9,7 @@ id on a ticket without one is left out of the suggestions rather than sent half-
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 PLACEHOLDER = "{order_id}"
 FALLBACK_LANGUAGE = "en"
@@ -32,19 +33,19 @@ def pick_text(texts: dict[str, str], preferred: list[str]) -> tuple[str, str] | 
     for lang in preferred:
         if lang in texts:
             return lang, texts[lang]
-        k = by_primary.get(lang.split("-")[0].lower())
-        if k is not None:
-            return k, texts[k]
+        regional = by_primary.get(lang.split("-")[0].lower())
+        if regional is not None:
+            return regional, texts[regional]
     return None
 
 
 def suggest(
-    templates: Iterable[dict],
+    templates: Iterable[dict[str, Any]],
     category: str,
     customer_language: str | None,
     merchant_language: str | None,
     order_id: str | None,
-) -> list[dict]:
+) -> list[dict[str, str]]:
     """Templates of the ticket's category, each as {name, source, language, text}, in the given order."""
     preferred = languages_to_try(customer_language, merchant_language)
     out = []

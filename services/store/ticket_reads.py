@@ -86,7 +86,7 @@ def page(conn, f: ListFilter, sort: str, limit: int, after: tuple[Any, Any, Any]
         "limit": limit,
     }
     rows = conn.execute(_LIST[sort], params).fetchall()
-    return [Row(*r[:-1], labels=list(r[-1] or [])) for r in rows]
+    return [Row(*r[:-1], labels=list(r[-1] or [])) for r in rows]  # type: ignore[misc]
 
 
 def ticket_of(conn, ticket_id: str, merchant_id: str) -> Ticket | None:

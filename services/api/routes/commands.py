@@ -32,7 +32,7 @@ REFUSALS = {"invalid_transition", "missing_evidence", "unknown_ticket"}
 
 router = APIRouter(tags=["commands"], responses=responses(400, 401, 403, 404, 409, 422, 429, 503))
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
-ACCEPTED = {
+ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {
         "model": m.Accepted,
         "description": "published on <ns>.in; follow status_url",
@@ -50,7 +50,9 @@ TICKET_LINK = {
         "parameters": {"ticket_id": "$request.path.ticket_id"},
     }
 }
-ON_TICKET = {202: {**ACCEPTED[202], "links": {**ACCEPTED[202]["links"], **TICKET_LINK}}}
+ON_TICKET: dict[int | str, dict[str, Any]] = {
+    202: {**ACCEPTED[202], "links": {**ACCEPTED[202]["links"], **TICKET_LINK}}
+}
 
 
 def _event_id(user: User, key: str | None) -> str:
@@ -191,7 +193,7 @@ def transfer(ticket_id: str, body: m.TransferIn, user: Commander, conn: Conn, de
 @router.put("/v1/agents/me/availability", status_code=202, responses=ACCEPTED)
 def availability(body: m.AvailabilityIn, user: Commander, conn: Conn, deps: Deps, key: IdempotencyKey = None):
     """`agent.availability_changed` for the calling user (subject = the user id)."""
-    data = {
+    data: dict[str, Any] = {
         "merchant_id": user.merchant_id,
         "state": body.state,
         "role": "manager" if user.role == "owner" else "agent",
