@@ -22,15 +22,28 @@ class Status:
     reason: str | None
 
 
-def record(conn, event_id: str, user_id: str, merchant_id: str, ticket_id: str, type_: str, key: str | None) -> None:
-    """Before publishing: a command whose publish fails is still known (and stays `pending`)."""
+@dataclass(frozen=True)
+class Sent:
+    event_id: str
+    ticket_id: str
+    type: str
+    body: bytes
+    seen_by_pipeline: bool
+
+
+def record(
+    conn, event_id: str, user_id: str, merchant_id: str, ticket_id: str, type_: str, key: str | None, body: bytes
+) -> None:
+    """Before publishing: a command whose publish fails is still known (and stays `pending`); a retry
+    with its Idempotency-Key publishes the same event again."""
     with conn.transaction():
-        conn.execute(Q["record_command"], (event_id, user_id, merchant_id, ticket_id, type_, key))
+        conn.execute(Q["record_command"], (event_id, user_id, merchant_id, ticket_id, type_, key, body))
 
 
-def by_key(conn, user_id: str, key: str) -> tuple[str, str, str] | None:
-    """(event id, ticket id, type) of the command this user sent with this Idempotency-Key."""
-    return conn.execute(Q["command_by_key"], (user_id, key)).fetchone()
+def by_key(conn, user_id: str, key: str) -> Sent | None:
+    """The command this user sent with this Idempotency-Key, if any."""
+    row = conn.execute(Q["command_by_key"], (user_id, key)).fetchone()
+    return None if row is None else Sent(row[0], row[1], row[2], bytes(row[3]), bool(row[4]))
 
 
 def status(conn, event_id: str, merchant_id: str) -> Status | None:

@@ -453,3 +453,50 @@ def test_an_export_is_the_accounts_tickets_once_a_minute_then_429_with_retry_aft
     csv_rows = api.call("GET", "/v1/exports", other).text.splitlines()
     assert csv_rows[0].startswith("ticket_id,") and [r.split(",")[0] for r in csv_rows[1:]] == ["t-x"]
     assert api.call("GET", "/v1/exports", viewer, params={"status": "bogus"}).status_code == 422
+
+
+class _Down:
+    """A broker that refuses every publish (then recovers), around the real publisher."""
+
+    def __init__(self, real):
+        self.real, self.down = real, True
+
+    def publish(self, *args):
+        if self.down:
+            raise ConnectionError("broker away")
+        return self.real.publish(*args)
+
+    def ready(self):
+        return not self.down and self.real.ready()
+
+    def close(self):
+        self.real.close()
+
+
+def test_a_command_whose_publish_failed_is_published_again_when_retried_with_its_key(api):
+    api.ingest(opened("t-1", "m1"))
+    _, agent = api.user("m1", "agent")
+    key = {"Idempotency-Key": "k-503"}
+    real = api.deps.publisher
+    api.deps.publisher = _Down(real)
+    try:
+        # Given the broker refusing the first publish
+        r = api.call("POST", "/v1/tickets/t-1/replies", agent, json={"text": "hi"}, headers=key)
+        assert r.status_code == 503 and r.headers["content-type"].startswith(PROBLEM)
+        assert api.call("GET", "/readyz", None).status_code == 503
+        # When the broker is back and the client retries with the same key
+        api.deps.publisher.down = False
+        tap = Tap(api.amqp_url, f"{api.namespace}.in")
+        try:
+            again = api.call("POST", "/v1/tickets/t-1/replies", agent, json={"text": "hi"}, headers=key)
+            published = tap.drain()
+        finally:
+            tap.close()
+    finally:
+        api.deps.publisher = real
+    # I expect the same command published now, once, and applied by the pipeline
+    assert again.status_code == 202
+    ((_, ev),) = published
+    assert ev["id"] == again.json()["event_id"]
+    api.ingest(json.dumps(ev).encode())
+    assert api.call("GET", again.json()["status_url"], agent).json()["status"] == "applied"

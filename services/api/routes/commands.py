@@ -65,11 +65,13 @@ def submit(
     """Validate the event as the pipeline will, pre-check it against the ticket, record, publish, 202."""
     event_id = _event_id(user, key)
     if key:
-        seen = commands.by_key(conn, user.id, key)
-        if seen is not None:
-            if (seen[1], seen[2]) != (subject, type_):
+        sent = commands.by_key(conn, user.id, key)
+        if sent is not None:
+            if (sent.ticket_id, sent.type) != (subject, type_):
                 raise Problem(422, "this Idempotency-Key was used for another command")
-            return _accepted(seen[0])
+            if not sent.seen_by_pipeline:  # the first publish may have failed: the same event again
+                _publish(deps, type_, sent.body, sent.event_id)
+            return _accepted(sent.event_id)
     now = deps.clock.now()
     body = orjson.dumps(
         {
@@ -93,12 +95,17 @@ def submit(
             if o.rejection and o.rejection[0] in REFUSALS:
                 raise Problem(409, f"not possible now: {o.rejection[1]}", reason=o.rejection[0])
     conn.rollback()
-    commands.record(conn, event_id, user.id, user.merchant_id, subject, type_, key)
+    commands.record(conn, event_id, user.id, user.merchant_id, subject, type_, key, body)
+    _publish(deps, type_, body, event_id)
+    return _accepted(event_id)
+
+
+def _publish(deps, type_: str, body: bytes, event_id: str) -> None:
+    """With a broker confirm; a duplicate is harmless (the pipeline dedupes on the event id)."""
     try:
         deps.publisher.publish(deps.topology.inbound, type_, body, event_id)
-    except Exception as e:  # noqa: BLE001 - the broker is down: say so, the retry is idempotent
+    except Exception as e:  # noqa: BLE001 - the broker is down: say so, a retry with the key is the same event
         raise Problem(503, f"the broker did not take the command ({type(e).__name__}); retry") from None
-    return _accepted(event_id)
 
 
 def _accepted(event_id: str) -> JSONResponse:

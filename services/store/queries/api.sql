@@ -87,11 +87,14 @@ select merchant_id, array_agg(id order by id) from api_users
 where merchant_id = any(%s) and revoked_at is null group by merchant_id
 
 -- name: record_command
-insert into api_commands (event_id, user_id, merchant_id, ticket_id, type, idempotency_key)
-values (%s, %s, %s, %s, %s, %s) on conflict do nothing
+insert into api_commands (event_id, user_id, merchant_id, ticket_id, type, idempotency_key, body)
+values (%s, %s, %s, %s, %s, %s, %s) on conflict do nothing
 
 -- name: command_by_key
-select event_id, ticket_id, type from api_commands where user_id = %s and idempotency_key = %s
+-- A retried command: the event sent the first time, and whether the pipeline has seen it yet.
+select c.event_id, c.ticket_id, c.type, c.body, i.id is not null from api_commands c
+left join inbound_events i on i.id = c.event_id
+where c.user_id = %s and c.idempotency_key = %s
 
 -- name: command_status
 select c.type, c.ticket_id, c.created_at, i.outcome from api_commands c

@@ -14,8 +14,9 @@ create table api_users (
 );
 create index api_users_by_merchant on api_users (merchant_id) where revoked_at is null;
 
--- Every command the API published: who sent it (so only its account may ask for its status), and
--- the Idempotency-Key that makes a retried command the same event id.
+-- Every command the API published: who sent it (so only its account may ask for its status), the
+-- Idempotency-Key that makes a retried command the same event id, and the event itself, so a retry
+-- of a command whose publish failed publishes that same event again.
 create table api_commands (
     event_id        text primary key,
     user_id         text not null,
@@ -23,6 +24,7 @@ create table api_commands (
     ticket_id       text not null,
     type            text not null,
     idempotency_key text,
+    body            bytea not null,
     created_at      timestamptz not null default now()
 );
 create unique index api_commands_by_key on api_commands (user_id, idempotency_key)

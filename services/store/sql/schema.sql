@@ -182,6 +182,7 @@ CREATE TABLE public.api_commands (
     ticket_id text NOT NULL,
     type text NOT NULL,
     idempotency_key text,
+    body bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
