@@ -105,8 +105,18 @@ def get_ticket(ticket_id: str, user: AnyUser, conn: Conn) -> m.TicketDetail:
         r[0]: m.TranslationOut(**dict(zip(m.TranslationOut.model_fields, r[1:], strict=True)))
         for r in ticket_reads.translations_of(conn, t.id)
     }
+    attachments: dict[str, list[dict]] = {}
+    for a in getattr(t, "attachments", None) or []:  # kept on the ticket by the lifecycle, with their message id
+        attachments.setdefault(a.get("message_id"), []).append({k: v for k, v in a.items() if k != "message_id"})
     messages = [
-        m.MessageOut(message_id=mid, author=author, text=text, at=at, attachments=[], translation=translations.get(mid))
+        m.MessageOut(
+            message_id=mid,
+            author=author,
+            text=text,
+            at=at,
+            attachments=attachments.get(mid, []),
+            translation=translations.get(mid),
+        )
         for mid, author, text, at in ticket_reads.messages_of(conn, t.id)
     ]
     timeline = [
