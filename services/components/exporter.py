@@ -36,6 +36,10 @@ COUNTERS = {
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
     ),
+    "api_requests_total": (
+        "HTTP API requests by route template (never an id) and status code, all API processes.",
+        ["route", "code"],
+    ),
     "translation_provider_unavailable_total": (
         "Translations a provider could not serve (missing pair or binary, open circuit, failure).",
         ["provider"],

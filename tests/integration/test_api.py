@@ -393,6 +393,17 @@ def test_requests_are_counted_by_route_template_and_code(api):
         '{"code":"404","route":"/v1/tickets/{ticket_id}"}': 1.0,
         '{"code":"401","route":"/v1/tickets"}': 1.0,
     }
+    # and served on /metrics as ticketflow_api_requests_total{route,code}
+    from services.components.exporter import DatabaseCollector
+    from services.config import Settings
+
+    collector = DatabaseCollector(Settings(database_url=api.database_url, amqp_url=api.amqp_url), ["exporter"])
+    (family,) = [m for m in collector.collect() if m.name == "ticketflow_api_requests"]
+    assert {(s.labels["route"], s.labels["code"], s.value) for s in family.samples if s.name.endswith("_total")} == {
+        ("/v1/tickets/{ticket_id}", "200", 1.0),
+        ("/v1/tickets/{ticket_id}", "404", 1.0),
+        ("/v1/tickets", "401", 1.0),
+    }
 
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(database_url, amqp_url, namespace, broker_cleanup):
