@@ -464,6 +464,12 @@ def test_an_export_is_the_accounts_tickets_once_a_minute_then_429_with_retry_aft
     csv_rows = api.call("GET", "/v1/exports", other).text.splitlines()
     assert csv_rows[0].startswith("ticket_id,") and [r.split(",")[0] for r in csv_rows[1:]] == ["t-x"]
     assert api.call("GET", "/v1/exports", viewer, params={"status": "bogus"}).status_code == 422
+    assert (
+        api.call(
+            "GET", "/v1/exports", viewer, params={"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}
+        ).status_code
+        == 422
+    )
 
 
 class _Down:

@@ -11,11 +11,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from schemas import format_rfc3339
+from schemas.types import Instant
 from services.api.deps import AnyUser, Conn
 from services.api.problems import Problem, responses
+from services.core.taxonomy import CATEGORIES
+from services.core.ticket import STATUSES
 from services.store import exports
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], responses=responses(401, 422, 429))
+_ONE_STATUS = "|".join(STATUSES)
+_STATUS_LIST = rf"^(open|all|({_ONE_STATUS})(,({_ONE_STATUS}))*)$"
+_ONE_CATEGORY = "|".join(CATEGORIES)
+_CATEGORY_LIST = rf"^({_ONE_CATEGORY})(,({_ONE_CATEGORY}))*$"
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
@@ -36,14 +44,21 @@ def export_tickets(
     user: AnyUser,
     conn: Conn,
     format: Literal["csv", "jsonl"] = "csv",
-    status: Annotated[str | None, Query(max_length=200, description="a status, a comma list, open or all")] = None,
-    category: Annotated[str | None, Query(max_length=400, description="a category or a comma list")] = None,
-    since: Annotated[str | None, Query(max_length=40, description="RFC 3339: opened at or after")] = None,
-    until: Annotated[str | None, Query(max_length=40, description="RFC 3339: opened before")] = None,
+    status: Annotated[
+        str | None, Query(pattern=_STATUS_LIST, description="a status, a comma list of them, `open` or `all`")
+    ] = None,
+    category: Annotated[str | None, Query(pattern=_CATEGORY_LIST, description="a category or a comma list")] = None,
+    since: Annotated[Instant | None, Query(description="RFC 3339: opened at or after")] = None,
+    until: Annotated[Instant | None, Query(description="RFC 3339: opened before")] = None,
     sort: Literal["waiting", "newest", "priority"] = "waiting",
 ) -> Response:
     args = SimpleNamespace(
-        merchant=user.merchant_id, status=status, category=category, since=since, until=until, sort=sort
+        merchant=user.merchant_id,
+        status=status,
+        category=category,
+        since=format_rfc3339(since) if since else None,
+        until=format_rfc3339(until) if until else None,
+        sort=sort,
     )
     try:
         q = exports.query(args)
