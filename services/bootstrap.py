@@ -144,5 +144,7 @@ def build_api(settings: Settings, clock: Clock | None = None):
 
 
 def builtin_templates():
-    """The built-in reply templates (issue #13's services.templates) when this build has them."""
-    return None
+    """The built-in reply templates (seeds 001, 002; services.templates), served beside the merchant's own."""
+    from services.templates import builtin_templates
+
+    return builtin_templates

@@ -182,6 +182,8 @@ class TicketDetail(TicketSummary):
     survey: SurveyOut | None
     assignee: str | None
     refund: dict[str, Any] | None
+    refunds: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
     order: dict[str, Any] | None
     messages: list[MessageOut]
     timeline: list[TimelineEntry]

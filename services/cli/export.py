@@ -3,9 +3,12 @@ seed 002: at most 50 000 rows at once, no second export within 1 minute).
 
 Ticket columns only, never customer text. Filters: `--status` (a status, a comma list, `open`
 = every status but closed, `all`; default `open`, as the list's default in seed 004),
-`--category` (a category or a comma list), `--since`/`--until` on the creation time
-(`since <= opened_at < until`). Sorted by waiting time, longest first: open tickets before
-closed ones, each by the time since their last change (`updated_at`, oldest first).
+`--category` (a category or a comma list), `--channel` (the storefront, or a comma list),
+`--since`/`--until` on the creation time (`since <= opened_at < until`). Sorted by waiting time,
+longest first (003 "urutkan berdasarkan waktu tunggu"): open tickets before closed ones; among them
+the tickets waiting for the merchant, longest since they entered `awaiting_merchant` first, then the
+ones waiting on someone else (the customer, the platform), oldest first. `flags` are 003's chat
+states at the moment of the export (services.core.chat_state).
 
 The 60 s limit is claimed on the database clock before the rows are read, with a conditional
 upsert, so two racing exports of one merchant cannot both pass; a refused export exits 1.

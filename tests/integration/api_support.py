@@ -72,7 +72,9 @@ class Api:
         return self.client.request(method, path, headers=headers, **kw)
 
 
-def make_api(database_url: str, amqp_url: str, namespace: str, *, rate: float = 1000.0, burst: int = 10_000):
+def make_api(
+    database_url: str, amqp_url: str, namespace: str, *, rate: float = 1000.0, burst: int = 10_000, builtin=None
+):
     topology = Topology(namespace)
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
@@ -90,6 +92,7 @@ def make_api(database_url: str, amqp_url: str, namespace: str, *, rate: float = 
         normalize_language=normalize_language,
         metrics=RequestMetrics(p),
         rate_limiter=RateLimiter(rate, burst),
+        builtin_templates=builtin,
     )
     engine = Engine(topology, Lifecycle(policies), fake_classify, policies, SystemClock())
     return Api(TestClient(create_app(deps)), deps, database_url, namespace, amqp_url, engine)

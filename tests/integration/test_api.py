@@ -156,7 +156,8 @@ def test_a_reply_is_published_on_the_inbound_exchange_and_applied_by_the_pipelin
     tap = Tap(api.amqp_url, f"{api.namespace}.in")
     try:
         # When the agent replies
-        r = api.call("POST", "/v1/tickets/t-1/replies", agent, json={"text": "Shipped today"})
+        photo = {"url": "https://cdn.example/label.jpg", "content_type": "image/jpeg", "size_bytes": 2048}
+        r = api.call("POST", "/v1/tickets/t-1/replies", agent, json={"text": "Shipped today", "attachments": [photo]})
         # I expect 202 {event_id, status_url}, and the event on <ns>.in as the contract says
         assert r.status_code == 202
         event_id = r.json()["event_id"]
@@ -174,6 +175,7 @@ def test_a_reply_is_published_on_the_inbound_exchange_and_applied_by_the_pipelin
     detail = api.call("GET", "/v1/tickets/t-1", agent).json()
     assert detail["status"] == "awaiting_customer"
     assert [m["text"] for m in detail["messages"]] == ["hello", "Shipped today"]
+    assert detail["messages"][1]["attachments"] == [photo] and detail["messages"][0]["attachments"] == []
 
 
 def test_an_idempotency_key_gives_the_same_event_id_for_the_same_user(api):
@@ -517,3 +519,22 @@ def test_a_command_whose_publish_failed_is_published_again_when_retried_with_its
     assert ev["id"] == again.json()["event_id"]
     api.ingest(json.dumps(ev).encode())
     assert api.call("GET", again.json()["status_url"], agent).json()["status"] == "applied"
+
+
+def test_built_in_templates_are_listed_and_suggested_beside_the_merchants_own(
+    database_url, amqp_url, namespace, broker_cleanup
+):
+    from services.bootstrap import builtin_templates
+
+    api = make_api(database_url, amqp_url, namespace, builtin=builtin_templates())
+    try:
+        api.ingest(opened("t-tw", "m1", text="category:order_status", customer={"locale": "zh-TW"}))
+        _, agent = api.user("m1", "agent")
+        listed = api.call("GET", "/v1/templates", agent).json()
+        assert {t["source"] for t in listed} == {"builtin"} and len(listed) >= 8
+        got = api.call("GET", "/v1/tickets/t-tw/suggestions", agent).json()["items"]
+        lost = [s for s in got if s["name"] == "wish_preshipment_6_lost_reshipped"]
+        assert lost and lost[0]["source"] == "builtin" and lost[0]["language"] == "zh-Hant"
+        assert all(s["source"] == "builtin" for s in got)
+    finally:
+        close_api(api)

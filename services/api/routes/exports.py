@@ -48,6 +48,9 @@ def export_tickets(
         str | None, Query(pattern=_STATUS_LIST, description="a status, a comma list of them, `open` or `all`")
     ] = None,
     category: Annotated[str | None, Query(pattern=_CATEGORY_LIST, description="a category or a comma list")] = None,
+    channel: Annotated[
+        str | None, Query(pattern=r"^[^,\s][^,]{0,31}(,[^,\s][^,]{0,31})*$", description="a channel or a comma list")
+    ] = None,
     since: Annotated[Instant | None, Query(description="RFC 3339: opened at or after")] = None,
     until: Annotated[Instant | None, Query(description="RFC 3339: opened before")] = None,
     sort: Literal["waiting", "newest", "priority"] = "waiting",
@@ -56,6 +59,7 @@ def export_tickets(
         merchant=user.merchant_id,
         status=status,
         category=category,
+        channel=channel,
         since=format_rfc3339(since) if since else None,
         until=format_rfc3339(until) if until else None,
         sort=sort,

@@ -106,8 +106,8 @@ def get_ticket(ticket_id: str, user: AnyUser, conn: Conn) -> m.TicketDetail:
         for r in ticket_reads.translations_of(conn, t.id)
     }
     attachments: dict[str, list[dict]] = {}
-    for a in getattr(t, "attachments", None) or []:  # kept on the ticket by the lifecycle, with their message id
-        attachments.setdefault(a.get("message_id"), []).append({k: v for k, v in a.items() if k != "message_id"})
+    for a in t.attachments:  # kept on the ticket by the lifecycle, with their message id
+        attachments.setdefault(str(a.get("message_id")), []).append({k: v for k, v in a.items() if k != "message_id"})
     messages = [
         m.MessageOut(
             message_id=mid,
@@ -134,6 +134,8 @@ def get_ticket(ticket_id: str, user: AnyUser, conn: Conn) -> m.TicketDetail:
         survey=_survey(t),
         assignee=None,
         refund=t.refund,
+        refunds=t.refunds,
+        notes=t.notes,  # what the events said: reasons, platform notes, survey comments
         order=t.order,
         messages=messages,
         timeline=timeline,
@@ -153,7 +155,7 @@ def _summary(t: Ticket) -> ticket_reads.Row:
         updated_at=t.updated_at,
         due_at=t.clock.due_at if t.clock and t.is_open else None,
         order_id=t.order_id,
-        channel=getattr(t, "channel", None),
+        channel=t.channel,
         labels=list(t.labels),
     )
 

@@ -3,12 +3,12 @@
 -- name: list_tickets_priority
 -- GET /v1/tickets sort=priority: urges first, then least time left (no deadline last), then id. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       state->>'channel', state->'labels'
+       channel, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)
   and (%(category)s::text is null or category = %(category)s)
-  and (%(channel)s::text is null or state->>'channel' = %(channel)s)
+  and (%(channel)s::text is null or channel = %(channel)s)
   and (%(label)s::text is null or state->'labels' ? %(label)s)
   and (%(order_id)s::text is null or order_id = %(order_id)s)
   and (%(urgent)s::bool is null or urgent = %(urgent)s)
@@ -23,12 +23,12 @@ order by -urges, coalesce(due_at, 'infinity'::timestamptz), id limit %(limit)s
 -- name: list_tickets_waiting
 -- GET /v1/tickets sort=waiting: longest waiting first: the oldest last change, then id. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       state->>'channel', state->'labels'
+       channel, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)
   and (%(category)s::text is null or category = %(category)s)
-  and (%(channel)s::text is null or state->>'channel' = %(channel)s)
+  and (%(channel)s::text is null or channel = %(channel)s)
   and (%(label)s::text is null or state->'labels' ? %(label)s)
   and (%(order_id)s::text is null or order_id = %(order_id)s)
   and (%(urgent)s::bool is null or urgent = %(urgent)s)
@@ -43,12 +43,12 @@ order by updated_at, id limit %(limit)s
 -- name: list_tickets_newest
 -- GET /v1/tickets sort=newest: newest first, then id descending. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       state->>'channel', state->'labels'
+       channel, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)
   and (%(category)s::text is null or category = %(category)s)
-  and (%(channel)s::text is null or state->>'channel' = %(channel)s)
+  and (%(channel)s::text is null or channel = %(channel)s)
   and (%(label)s::text is null or state->'labels' ? %(label)s)
   and (%(order_id)s::text is null or order_id = %(order_id)s)
   and (%(urgent)s::bool is null or urgent = %(urgent)s)
