@@ -124,6 +124,7 @@ class TicketSummary(BaseModel):
     due_at: datetime | None
     order_id: str | None
     channel: str | None
+    waiting_since: datetime | None = Field(description="when it entered awaiting_merchant, while it waits there")
     labels: list[Label]
 
 

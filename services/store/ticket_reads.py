@@ -53,6 +53,7 @@ class Row:
     due_at: datetime | None
     order_id: str | None
     channel: str | None
+    waiting_since: datetime | None
     labels: list[str]
 
     def key(self, sort: str) -> tuple[int | None, str | None, str]:
@@ -61,7 +62,7 @@ class Row:
         if sort == "priority":
             return (-self.urges, self.due_at.isoformat() if self.due_at else "infinity", self.id)
         if sort == "waiting":
-            return (None, self.updated_at.isoformat(), self.id)
+            return (None, self.waiting_since.isoformat() if self.waiting_since else "infinity", self.id)
         return (None, self.opened_at.isoformat(), self.id)
 
 

@@ -21,14 +21,15 @@ def _fill(conn) -> None:
     conn.execute(
         """
         insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,
-                             due_at, order_id, state)
+                             due_at, order_id, state, waiting_since)
         select 't-' || i, case when i <= %s then 'm1' else 'm' || (i %% 50) end, 'wish',
                (array['awaiting_merchant','awaiting_customer','closed','closed','closed','closed','closed',
                       'user_confirming'])[1 + i %% 8],
                (array['order_status','item_problem','product_question'])[1 + i %% 3], i %% 97 = 0, i %% 5,
                timestamptz '2026-01-01' + i * interval '37 seconds', timestamptz '2026-01-02' + i * interval '41 seconds',
                case when i %% 8 = 0 then timestamptz '2026-03-01' + i * interval '13 seconds' end,
-               'o-' || i, jsonb_build_object('group', 'order_support', 'labels', jsonb_build_array('l' || (i %% 20)))
+               'o-' || i, jsonb_build_object('group', 'order_support', 'labels', jsonb_build_array('l' || (i %% 20))),
+               case when i %% 8 = 0 then timestamptz '2026-02-01' + i * interval '11 seconds' end
         from generate_series(1, %s) i
         """,
         (N, N + 20_000),

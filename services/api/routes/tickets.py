@@ -156,6 +156,7 @@ def _summary(t: Ticket) -> ticket_reads.Row:
         due_at=t.clock.due_at if t.clock and t.is_open else None,
         order_id=t.order_id,
         channel=t.channel,
+        waiting_since=t.waiting_since,
         labels=list(t.labels),
     )
 

@@ -3,7 +3,7 @@
 -- name: list_tickets_priority
 -- GET /v1/tickets sort=priority: urges first, then least time left (no deadline last), then id. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       channel, state->'labels'
+       channel, waiting_since, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)
@@ -21,9 +21,10 @@ where merchant_id = %(merchant)s and status = any(%(statuses)s)
 order by -urges, coalesce(due_at, 'infinity'::timestamptz), id limit %(limit)s
 
 -- name: list_tickets_waiting
--- GET /v1/tickets sort=waiting: longest waiting first: the oldest last change, then id. Keyset: the page after (k1, k2, k3).
+-- GET /v1/tickets sort=waiting: longest waiting for the merchant first (since it entered awaiting_merchant),
+-- then the tickets waiting on someone else; then id. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       channel, state->'labels'
+       channel, waiting_since, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)
@@ -37,13 +38,14 @@ where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(q)s::text is null or id = %(q)s or order_id = %(q)s or exists (
        select 1 from messages m where m.ticket_id = tickets.id
           and to_tsvector('simple', m.text) @@ plainto_tsquery('simple', %(q)s)))
-  and (%(k2)s::timestamptz is null or (updated_at, id) > (%(k2)s::timestamptz, %(k3)s::text))
-order by updated_at, id limit %(limit)s
+  and (%(k2)s::timestamptz is null
+       or (coalesce(waiting_since, 'infinity'::timestamptz), id) > (%(k2)s::timestamptz, %(k3)s::text))
+order by coalesce(waiting_since, 'infinity'::timestamptz), id limit %(limit)s
 
 -- name: list_tickets_newest
 -- GET /v1/tickets sort=newest: newest first, then id descending. Keyset: the page after (k1, k2, k3).
 select id, status, policy, state->>'group', category, urgent, urges, opened_at, updated_at, due_at, order_id,
-       channel, state->'labels'
+       channel, waiting_since, state->'labels'
 from tickets
 where merchant_id = %(merchant)s and status = any(%(statuses)s)
   and (%(grp)s::text is null or state->>'group' = %(grp)s)

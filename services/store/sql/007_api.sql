@@ -45,7 +45,8 @@ create table api_templates (
 -- `priority` = urges desc, then least time left (no deadline last), then id.
 create index tickets_open_priority on tickets (merchant_id, (-urges), (coalesce(due_at, 'infinity')), id)
     where status <> 'closed';
-create index tickets_open_waiting on tickets (merchant_id, updated_at, id) where status <> 'closed';
+create index tickets_open_waiting on tickets (merchant_id, (coalesce(waiting_since, 'infinity')), id)
+    where status <> 'closed';
 create index tickets_open_newest on tickets (merchant_id, opened_at, id) where status <> 'closed';
 -- Any status (closed ones included): newest first, the usual way to browse history.
 create index tickets_all_newest on tickets (merchant_id, opened_at, id);

@@ -569,7 +569,7 @@ CREATE INDEX tickets_open_newest ON public.tickets USING btree (merchant_id, ope
 
 CREATE INDEX tickets_open_priority ON public.tickets USING btree (merchant_id, ((- urges)), COALESCE(due_at, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
 
-CREATE INDEX tickets_open_waiting ON public.tickets USING btree (merchant_id, updated_at, id) WHERE (status <> 'closed'::text);
+CREATE INDEX tickets_open_waiting ON public.tickets USING btree (merchant_id, COALESCE(waiting_since, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
 
 CREATE INDEX timeline_by_ticket ON public.timeline USING btree (ticket_id, id);
 
