@@ -81,6 +81,15 @@ class AmqpPublisher:
             self.close()
             raise
 
+    def pump(self) -> None:
+        """Drive the connection's I/O for a moment: heartbeats answered while the relay waits on LISTEN."""
+        if self.conn is not None and self.conn.is_open:
+            try:
+                self.conn.process_data_events(time_limit=0)
+            except Exception:
+                self.close()
+                raise
+
     def close(self) -> None:
         conn, self.conn, self.ch = self.conn, None, None
         if conn is not None and conn.is_open:
@@ -98,6 +107,7 @@ class ConfirmedPublisher:
 
     def __init__(self, amqp_url: str):
         self.params = pika.URLParameters(amqp_url)
+        self.user = getattr(self.params.credentials, "username", None)
         self.lock = threading.Lock()
         self.conn: pika.BlockingConnection | None = None
         self.ch = None
@@ -113,7 +123,11 @@ class ConfirmedPublisher:
 
     def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
         """Returns once the broker confirmed the message; raises if it could not be published."""
-        props = pika.BasicProperties(content_type=CONTENT_TYPE, delivery_mode=2, message_id=message_id)
+        # user_id: the broker user this connection authenticated as (RabbitMQ checks it), which is how a
+        # deployment that restricts sources (TICKETFLOW_SOURCES) knows the API vouches for its commands
+        props = pika.BasicProperties(
+            content_type=CONTENT_TYPE, delivery_mode=2, message_id=message_id, user_id=self.user
+        )
         with self.lock:
             for attempt in (1, 2):
                 try:
