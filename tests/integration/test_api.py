@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pika
 import pytest
 
 from services.store.db import connect
@@ -168,7 +169,7 @@ def test_a_reply_is_published_on_the_inbound_exchange_and_applied_by_the_pipelin
     assert ev["id"] == event_id and ev["type"] == "message.posted" and ev["subject"] == "t-1"
     assert ev["source"] == "ticketflow-api" and ev["data"]["actor_user_id"] == agent_id
     assert ev["data"]["message"]["author"] == "merchant" and props.delivery_mode == 2
-    assert props.user_id == "guest"  # the broker user vouches for the source (TICKETFLOW_SOURCES)
+    assert props.user_id == pika.URLParameters(api.amqp_url).credentials.username  # vouches for the source
     # and the status `pending` until the pipeline takes it, then `applied`
     assert api.call("GET", r.json()["status_url"], agent).json()["status"] == "pending"
     api.ingest(json.dumps(ev).encode())
