@@ -107,6 +107,23 @@ class EventRejected(_Out):
     detail: str | None = None
 
 
+class ChatQueued(_Out):
+    waiting_since: Instant
+    position: int = Field(ge=1)
+
+
+class ChatAssigned(_Out):
+    agent_id: Id
+    previous_agent_id: Id | None = None
+    reason: Literal["auto", "transfer", "reassigned"]
+    waited_seconds: float = Field(ge=0)
+
+
+class ChatUnassigned(_Out):
+    agent_id: Id
+    reason: Literal["agent_offline", "transfer"]
+
+
 OUTBOUND: dict[str, type[_Out]] = {
     "ticket.status_changed": StatusChanged,
     "ticket.classified": Classified,
@@ -122,4 +139,7 @@ OUTBOUND: dict[str, type[_Out]] = {
     "notification.requested": NotificationRequested,
     "merchant.health_changed": HealthChanged,
     "event.rejected": EventRejected,
+    "chat.queued": ChatQueued,
+    "chat.assigned": ChatAssigned,
+    "chat.unassigned": ChatUnassigned,
 }

@@ -16,6 +16,7 @@ from services.core.policies import Policy
 from services.core.ticket import Ticket
 from services.store import health, tickets, timers, users
 from services.store.outbox import Writes
+from services.store.routing import Desks
 
 
 class TimerFiring:
@@ -30,6 +31,8 @@ class TimerFiring:
                 return 0
             held = tickets.lock(cur, sorted({r[0] for r in due}), skip_locked=True)
             live = timers.lock_live(cur, list(held), until)
+            routed_merchants = sorted({t.merchant_id for t in held.values() if self.policies[t.policy].routing})
+            desks = Desks.lock(cur, self.policies, routed_merchants)  # after the tickets, as every writer
             w = Writes(self.topology, recipients=users.Recipients(cur))
             changed: dict[str, Ticket] = {}
             fired = 0
@@ -40,13 +43,18 @@ class TimerFiring:
                 w.fired(ticket_id, kind)
                 o = self.lifecycle.fire(t, kind, due_at)
                 w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
-                w.record(t, o, f"timer:{ticket_id}:{kind}:{due_at.isoformat()}", due_at)
+                cause = f"timer:{ticket_id}:{kind}:{due_at.isoformat()}"
+                w.record(t, o, cause, due_at)
+                routed = desks.follow(t, o, due_at)
+                if routed is not None:
+                    desks.keep(w, routed, cause, due_at)
                 held[ticket_id] = changed[ticket_id] = o.ticket or t
                 fired += 1
                 lag = (self.clock.now() - due_at).total_seconds()
                 if 0 <= lag < 3600:  # only a scheduler on the wall clock has a meaningful lag
                     w.observe("timer_lag_seconds", lag)
             tickets.save(cur, changed.values())
+            desks.save(cur)
             health.record_facts(w, cur, self.policies)
             w.flush(cur)
         return fired

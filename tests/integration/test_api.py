@@ -540,3 +540,22 @@ def test_built_in_templates_are_listed_and_suggested_beside_the_merchants_own(
         assert all(s["source"] == "builtin" for s in got)
     finally:
         close_api(api)
+
+
+def test_availability_through_the_api_routes_a_chat_to_the_agent_and_the_ticket_shows_it(api):
+    # Given an agent who sets itself accepting through the API (the event applied by the pipeline)
+    agent_id, agent = api.user("m1", "agent")
+    tap = Tap(api.amqp_url, f"{api.namespace}.in")
+    try:
+        assert api.call("PUT", "/v1/agents/me/availability", agent, json={"state": "accepting"}).status_code == 202
+        ((_, ev),) = tap.drain()
+    finally:
+        tap.close()
+    api.ingest(json.dumps(ev).encode())
+    # When a chat opens for its merchant (one agent: assigned at once, 003) and a Wish ticket too
+    api.ingest(opened("c-1", "m1", policy="chat"), opened("w-1", "m1"))
+    # I expect the chat's assignee in the ticket view, and a transfer of the Wish ticket refused up front
+    assert api.call("GET", "/v1/tickets/c-1", agent).json()["assignee"] == agent_id
+    assert api.call("GET", "/v1/tickets/w-1", agent).json()["assignee"] is None
+    r = api.call("POST", "/v1/tickets/w-1/transfer", agent, json={"to_agent_id": agent_id})
+    assert r.status_code == 409 and r.json()["reason"] == "invalid_transition"

@@ -18,7 +18,7 @@ from services.api.problems import Problem, responses
 from services.core import suggestions
 from services.core.lifecycle import pending_timers
 from services.core.ticket import OPEN_STATUSES, T_BREACH, T_CONFIRMATION, T_INACTIVITY, Ticket
-from services.store import templates, ticket_reads, tickets
+from services.store import routing, templates, ticket_reads, tickets
 from services.store.ticket_reads import ListFilter
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=responses(401, 422, 429))
@@ -132,7 +132,7 @@ def get_ticket(ticket_id: str, user: AnyUser, conn: Conn) -> m.TicketDetail:
         merchant_locale=t.merchant_locale,
         clocks=_clocks(t),
         survey=_survey(t),
-        assignee=None,
+        assignee=(routing.assignment(conn, user.merchant_id, t.id) or {}).get("assignee"),  # routed chats (003)
         refund=t.refund,
         refunds=t.refunds,
         notes=t.notes,  # what the events said: reasons, platform notes, survey comments

@@ -175,6 +175,14 @@ begin
 end
 $$;
 
+CREATE TABLE public.agent_answers (
+    ticket_id text NOT NULL,
+    answered_at timestamp with time zone NOT NULL,
+    merchant_id text NOT NULL,
+    agent_id text NOT NULL,
+    seconds double precision NOT NULL
+);
+
 CREATE TABLE public.api_commands (
     event_id text NOT NULL,
     user_id text NOT NULL,
@@ -407,6 +415,14 @@ CREATE TABLE public.refinements (
     at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.routing_desks (
+    merchant_id text NOT NULL,
+    state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    agents integer DEFAULT 0 NOT NULL,
+    queued integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -474,6 +490,9 @@ ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbo
 
 ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.timeline_id_seq'::regclass);
 
+ALTER TABLE ONLY public.agent_answers
+    ADD CONSTRAINT agent_answers_pkey PRIMARY KEY (ticket_id, answered_at);
+
 ALTER TABLE ONLY public.api_commands
     ADD CONSTRAINT api_commands_pkey PRIMARY KEY (event_id);
 
@@ -534,6 +553,9 @@ ALTER TABLE ONLY public.parked_events
 ALTER TABLE ONLY public.refinements
     ADD CONSTRAINT refinements_pkey PRIMARY KEY (ticket_id, message_id);
 
+ALTER TABLE ONLY public.routing_desks
+    ADD CONSTRAINT routing_desks_pkey PRIMARY KEY (merchant_id);
+
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -548,6 +570,8 @@ ALTER TABLE ONLY public.timers
 
 ALTER TABLE ONLY public.translations
     ADD CONSTRAINT translations_pkey PRIMARY KEY (ticket_id, message_id);
+
+CREATE INDEX agent_answers_by_agent ON public.agent_answers USING btree (merchant_id, agent_id);
 
 CREATE UNIQUE INDEX api_commands_by_key ON public.api_commands USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
