@@ -14,7 +14,7 @@ from services.core.clock import Clock
 from services.core.lifecycle import Lifecycle
 from services.core.policies import Policy
 from services.core.ticket import Ticket
-from services.store import health, tickets, timers
+from services.store import health, tickets, timers, users
 from services.store.outbox import Writes
 from services.store.routing import Desks
 
@@ -36,7 +36,7 @@ class TimerFiring:
             # rows of tickets it could not lock, whose holder may be waiting for them; waiting for a desk
             # here could close that circle. A busy desk's chats are fired next round.
             desks, busy = Desks.lock_available(cur, self.policies, routed_merchants)
-            w = Writes(self.topology)
+            w = Writes(self.topology, recipients=users.Recipients(cur))
             changed: dict[str, Ticket] = {}
             fired = 0
             for ticket_id, kind, due_at in due:
