@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from .types import Id, Instant, Label, Locale, MessageText, ShortText, TimeZoneName
 from .vocabulary import Category
@@ -129,6 +129,30 @@ class TicketClosed(_Data):
     permanently: StrictBool = False
 
 
+class AgentAvailabilityChanged(_Data):
+    """Subject: the agent id (not a ticket). An agent is known to routing from its first one of these."""
+
+    merchant_id: Id
+    state: Literal["accepting", "transfer_only", "offline"]
+    role: Literal["agent", "manager"] | None = None
+    max_open_chats: StrictInt | None = Field(default=None, ge=0, le=100_000)
+
+
+class ChatTransferRequested(_Data):
+    """Subject: the chat (ticket) the transfer was asked from; scope `all` moves every open chat of
+    `from_agent_id` of that chat's merchant."""
+
+    to_agent_id: Id
+    scope: Literal["one", "all"] = "one"
+    from_agent_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _all_names_its_agent(self) -> ChatTransferRequested:
+        if self.scope == "all" and self.from_agent_id is None:
+            raise ValueError("from_agent_id is required for scope all")
+        return self
+
+
 class OrderPlaced(_Data):
     """Not a ticket event: the subject is the order id (003 conversion)."""
 
@@ -152,7 +176,9 @@ INBOUND: dict[str, type[_Data]] = {
     "ticket.reopened": TicketReopened,
     "ticket.withdrawn": TicketWithdrawn,
     "ticket.closed": TicketClosed,
+    "agent.availability_changed": AgentAvailabilityChanged,
+    "chat.transfer_requested": ChatTransferRequested,
     "order.placed": OrderPlaced,
 }
 # Inbound types whose subject is not a ticket: never parked, never locked as tickets.
-NOT_TICKET_EVENTS = frozenset({"order.placed"})
+NOT_TICKET_EVENTS = frozenset({"order.placed", "agent.availability_changed"})

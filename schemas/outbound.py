@@ -88,6 +88,9 @@ class Escalated(_Out):
 class NotificationRequested(_Out):
     kind: NotificationKind
     status: Status | None = None
+    recipient_user_ids: list[str] = Field(
+        default_factory=list, description="every active user of the merchant's account (seed 004)"
+    )
 
 
 class HealthChanged(_Out):
@@ -102,6 +105,23 @@ class EventRejected(_Out):
     event_id: str | None
     reason: RejectReason
     detail: str | None = None
+
+
+class ChatQueued(_Out):
+    waiting_since: Instant
+    position: int = Field(ge=1)
+
+
+class ChatAssigned(_Out):
+    agent_id: Id
+    previous_agent_id: Id | None = None
+    reason: Literal["auto", "transfer", "reassigned"]
+    waited_seconds: float = Field(ge=0)
+
+
+class ChatUnassigned(_Out):
+    agent_id: Id
+    reason: Literal["agent_offline", "transfer"]
 
 
 OUTBOUND: dict[str, type[_Out]] = {
@@ -119,4 +139,7 @@ OUTBOUND: dict[str, type[_Out]] = {
     "notification.requested": NotificationRequested,
     "merchant.health_changed": HealthChanged,
     "event.rejected": EventRejected,
+    "chat.queued": ChatQueued,
+    "chat.assigned": ChatAssigned,
+    "chat.unassigned": ChatUnassigned,
 }

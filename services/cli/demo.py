@@ -57,7 +57,11 @@ class MemoryPublisher:
 def _scenario_lines(path: str | None) -> list[str]:
     if path:
         return Path(path).read_text(encoding="utf-8").splitlines()
-    return resources.files("services.cli.demo_data").joinpath("scenario.jsonl").read_text(encoding="utf-8").splitlines()
+    data = resources.files("services.cli.demo_data")
+    # the ticket scenario, then chat routing (003) on merchants of its own
+    return [
+        ln for name in ("scenario.jsonl", "routing.jsonl") for ln in data.joinpath(name).read_text("utf-8").splitlines()
+    ]
 
 
 def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout) -> int:
@@ -89,7 +93,8 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 
 def _replay(settings: Settings, lines: list[str]) -> dict:
     from services.bootstrap import build_workers
-    from services.cli.merchant import demo_summary
+    from services.cli.merchant import demo_summary, routing_report
+    from services.store.routing import routed_merchants
 
     topology = Topology(settings.namespace)
     engine = build_engine(settings, SystemClock())
@@ -120,6 +125,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                     engine.ingest(conn, [line.encode()])
                 settle()
             snapshot = demo_summary(conn)
+            desks = {m: routing_report(conn, m, SystemClock().now()) for m in routed_merchants(conn)}
             kept = _kept(conn)
             statuses = tickets.count_by_status(conn)
             refinements = refine_store.counts(conn)
@@ -131,6 +137,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
         "steps": steps,
         "kpis": snapshot,
         "statuses": statuses,
+        "desks": desks,
         "refinements": refinements,
         "kept": kept,
     }
@@ -183,6 +190,13 @@ def _describe(e: dict) -> str:
         return d["kind"]
     if t == "merchant.health_changed":
         return f"{d.get('previous')} -> {d['state']} (csat={d['csat']}, late={d['late_response_ratio']})"
+    if t == "chat.assigned":
+        prev = f" from {d['previous_agent_id']}" if d.get("previous_agent_id") else ""
+        return f"-> {d['agent_id']} ({d['reason']}{prev}; waited {d['waited_seconds']:.0f} s)"
+    if t == "chat.unassigned":
+        return f"{d['agent_id']} ({d['reason']})"
+    if t == "chat.queued":
+        return f"position {d['position']}, waiting since {d['waiting_since']}"
     if t == "event.rejected":
         return f"{d['reason']}: {d.get('detail') or ''}"[:110]
     return json.dumps(d)[:80]
@@ -219,6 +233,14 @@ def _print(report: dict, as_json: bool, out) -> None:
         w("\nmerchant health changes\n")
         for e in health:
             w(f"  {e['subject']:<14} {_describe(e)}\n")
+    if report.get("desks"):
+        from services.cli.merchant import render_routing
+
+        w("\nchat routing: agents and queues at the end (show --merchant)\n")
+        for m, desk in report["desks"].items():
+            lines = render_routing(desk)
+            if desk["agents"]:  # merchants without agents only ever had chats waiting: nothing to list
+                w(f"  {m}\n" + "".join(f"    {line}\n" for line in lines))
     w("\ntotals\n")
     counts = Counter(e["type"] for e in events)
     for k in sorted(counts):

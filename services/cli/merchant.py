@@ -14,6 +14,7 @@ from services.core.chat_state import chat_flags
 from services.core.clock import SystemClock
 from services.core.ticket import OPEN_STATUSES
 from services.store import conversion, kpis
+from services.store import routing as desks
 from services.store.db import connect
 
 
@@ -26,6 +27,9 @@ def merchant_report(
     now = (clock or SystemClock()).now()
     with connect(settings.database_url) as conn:
         seen = kpis.merchant_overview(conn, merchant_id, limit)
+        routing = routing_report(conn, merchant_id, now)
+        if seen is None and routing["agents"]:  # agents known, no ticket yet
+            seen = {"health": None, "by_status": {}, "soonest": []}
         if seen is None:
             print(f"ticketflow show: no merchant {merchant_id!r} (no tickets and no KPI facts)", file=sys.stderr)
             return 1
@@ -61,6 +65,7 @@ def merchant_report(
             for i, s, c, u, n, due in soonest
         ],
         "now": _iso(now),
+        **routing,
     }
     if as_json:
         out.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
@@ -111,7 +116,67 @@ def render_merchant(r: dict) -> str:
             flags = ("  URGENT" if t["urgent"] else "") + (f"  urged {t['urges']}x" if t["urges"] else "")
             flags += "".join(f"  {f}" for f in t["flags"] if f != "unreplied")
             lines.append(f"  {t['ticket_id']:<16} {t['status']:<18} due {t['due_at']}  {when}{flags}")
+    lines += render_routing(r)
     return "\n".join(lines)
+
+
+def routing_report(conn, merchant_id: str, now: datetime, queue_limit: int = 20) -> dict:
+    """Chat routing (003): the merchant's agents (state, open chats, answers within 24 h, CSAT of the
+    chats they answered) and its queue, oldest first."""
+    desk = desks.load_desk(conn, merchant_id)
+    stats = desks.answer_stats(conn, merchant_id)
+    held: dict[str, int] = {}
+    for c in desk.chats.values():
+        if c.agent:
+            held[c.agent] = held.get(c.agent, 0) + 1
+    agents = []
+    for a in sorted(desk.agents.values(), key=lambda a: a.id):
+        answers, within, satisfied, rated = stats.get(a.id, (0, 0, 0, 0))
+        agents.append(
+            {
+                "agent_id": a.id,
+                "state": a.state,
+                "role": a.role,
+                "since": _iso(a.since),
+                "max_open_chats": a.max_open_chats,
+                "awaiting_merchant_chats": a.load,
+                "open_chats": held.get(a.id, 0),
+                "last_assigned_at": _iso(a.last_assigned_at),
+                "answers": answers,
+                "answered_within_24h": within,
+                "csat": satisfied / rated if rated else None,
+                "rated": rated,
+            }
+        )
+    queue = [
+        {
+            "position": i + 1,
+            "ticket_id": tid,
+            "waiting_since": _iso(ws),
+            "waiting_seconds": round((now - ws).total_seconds()),
+        }
+        for i, (ws, tid) in enumerate(desk.queue[:queue_limit])
+    ]
+    return {"agents": agents, "queue": queue, "queued": len(desk.queue)}
+
+
+def render_routing(r: dict) -> list[str]:
+    if not r.get("agents") and not r.get("queued"):
+        return []
+    lines = [f"agents    {len(r['agents'])}   (chats: awaiting merchant / open; answers within 24 h of waiting)"]
+    for a in r["agents"]:
+        cap = "no limit" if a["max_open_chats"] is None else f"max {a['max_open_chats']}"
+        chats = f"chats {a['awaiting_merchant_chats']}/{a['open_chats']} ({cap})"
+        answered = f"answered {a['answered_within_24h']}/{a['answers']} within 24 h"
+        csat = "CSAT " + _pct(a["csat"], f"{a['rated']} rated")
+        lines.append(f"  {a['agent_id']:<16} {a['state']:<14} {a['role']:<8} {chats}   {answered}   {csat}")
+    lines.append(f"queue     {r['queued']} chat(s) waiting for an agent, oldest first")
+    for q in r["queue"]:
+        waited = _duration(q["waiting_seconds"])
+        lines.append(f"  {q['position']:>4}. {q['ticket_id']:<16} waiting since {q['waiting_since']} ({waited})")
+    if r["queued"] > len(r["queue"]):
+        lines.append(f"  ... and {r['queued'] - len(r['queue'])} more")
+    return lines
 
 
 def _by_policy(per_policy: dict, at: datetime) -> dict:

@@ -11,6 +11,7 @@ from services.core.chat_state import chat_flags
 from services.core.clock import SystemClock
 from services.core.ticket import AWAITING_MERCHANT, Ticket
 from services.store import parking, tickets
+from services.store import routing as desks
 from services.store.db import connect
 
 
@@ -24,12 +25,14 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             return 1
         timers, timeline = tickets.timers_of(conn, ticket_id), tickets.timeline_of(conn, ticket_id)
         set_aside = tickets.set_aside_of(conn, ticket_id)
+        chat = desks.assignment(conn, t.merchant_id, ticket_id)
     now = SystemClock().now()
     if as_json:
         print(
             json.dumps(
                 {
                     "ticket": t.model_dump(mode="json"),
+                    "routing": chat,
                     "flags": chat_flags(t.status, t.clock.due_at if t.clock else None, now),
                     "waiting_since": t.waiting_since.isoformat() if t.waiting_since else None,
                     "timers": [
@@ -52,11 +55,13 @@ def show_ticket(settings: Settings, ticket_id: str, *, as_json: bool = False) ->
             )
         )
         return 0
-    print(render_ticket(t, timers, timeline, now=now, set_aside=set_aside))
+    print(render_ticket(t, timers, timeline, chat, now=now, set_aside=set_aside))
     return 0
 
 
-def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None, set_aside=None) -> str:
+def render_ticket(
+    t: Ticket, timers, timeline, chat: dict | None = None, *, now: datetime | None = None, set_aside=None
+) -> str:
     lines = [
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
@@ -104,6 +109,16 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None, s
         lines.append(f"survey    sent {sent}, reminders {s.reminders}, answered {s.answered}, rating {t.rating}")
     if t.urges:
         lines.append(f"urged     {t.urges} time(s)")
+    if chat is not None:
+        waiting = f", waiting since {chat['waiting_since']}" if chat["waiting_since"] else ""
+        if chat["assignee"]:
+            lines.append(f"assignee  {chat['assignee']}{waiting}")
+        elif chat["queue_position"]:
+            lines.append(
+                f"assignee  none: queued, position {chat['queue_position']} of {chat['queue_length']}{waiting}"
+            )
+        else:
+            lines.append("assignee  none")
     for kind, due in timers:
         lines.append(f"timer     {kind} at {due.isoformat()}")
         if set_aside and kind in set_aside:
@@ -118,6 +133,12 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None, s
             extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
             if detail.get("note"):
                 extra += f" note: {detail['note'][:200]!r}"
+        elif type_ == "chat.assigned":
+            extra = f" to {detail.get('agent_id')} ({detail.get('reason')})"
+        elif type_ == "chat.unassigned":
+            extra = f" from {detail.get('agent_id')} ({detail.get('reason')})"
+        elif type_ == "chat.queued":
+            extra = f" position {detail.get('position')}"
         elif type_ == "classification.refined":  # the refining worker's answer (issue #17)
             extra = f" {detail.get('category')} at {detail.get('confidence', 0):.2f} by {detail.get('classifier')}"
             extra += f" ({detail.get('outcome')})"

@@ -21,6 +21,7 @@ from services.amqp.topology import WORKER_ACTORS, Topology
 from services.components.health import Health
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
+from services.core.routing import AGENT_STATES
 from services.logs import log
 from services.store import conversion, heartbeats, kpis, timers
 from services.store.db import connect, ping
@@ -39,6 +40,10 @@ COUNTERS = {
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
     ),
+    "api_requests_total": (
+        "HTTP API requests by route template (never an id) and status code, all API processes.",
+        ["route", "code"],
+    ),
     "refinements_total": (
         "Refine tasks by outcome: applied, agreed, unsure, upstream, unavailable (no refining model).",
         ["outcome"],
@@ -51,6 +56,7 @@ COUNTERS = {
 HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
     "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
+    "chat_queue_wait_seconds": ("How long a chat waited before routing gave it to an agent (0: at once).", []),
 }
 COMPONENT_NAMES = ("ingest", "workers", "scheduler", "relay", "exporter")
 
@@ -114,6 +120,7 @@ class DatabaseCollector:
         for c in CATEGORIES:
             g.add_metric([c], open_by.get(c, 0))
         yield g
+        yield from _routing_gauges(by_name)
         for name, (doc, label_names) in HISTOGRAMS.items():
             yield self._histogram(name, doc, label_names, by_name)
         now = self.clock.now()
@@ -224,3 +231,15 @@ def serve(settings: Settings, components: list[str], health: Health, port: int |
     close = health.serve(settings.metrics_port if port is None else port, metrics=lambda: generate_latest(registry))
     log.info("exporter.listening", port=settings.metrics_port if port is None else port)
     return close
+
+
+def _routing_gauges(by_name) -> Iterable[Metric]:
+    """Chat routing (003): chats waiting in merchants' queues, and agents by state (never by id)."""
+    g = GaugeMetricFamily(P + "chats_queued", "Chats waiting in a merchant's queue for an agent.")
+    g.add_metric([], sum(v for _, v in by_name.get("chats_queued", [])))
+    yield g
+    agents = {labels.get("state"): v for labels, v in by_name.get("agents", [])}
+    g = GaugeMetricFamily(P + "agents", "Known chat agents by availability state.", labels=["state"])
+    for state in AGENT_STATES:
+        g.add_metric([state], agents.get(state, 0))
+    yield g

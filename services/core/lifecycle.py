@@ -458,6 +458,15 @@ class Lifecycle:
             o, t, p, CLOSED, f"closed_by_{d.by}" if d.by else "closed", ev.id, ev.time, permanently=d.permanently
         )
 
+    def _transfer_requested(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        """Who holds a chat is routing's to decide (services.core.routing); the ticket only has to be a
+        chat under routing, and open when the one chat is to move."""
+        d: ib.ChatTransferRequested = ev.data  # type: ignore[assignment]
+        if not p.routing:
+            return self._reject(o, f"chat.transfer_requested on a {p.name} ticket (policy without routing)")
+        if d.scope == "one" and not t.is_open:
+            return self._reject(o, "chat.transfer_requested on a closed chat")
+
     # -- the mechanics every handler shares ----------------------------------------------
     @staticmethod
     def _reject(o: Outcome, detail: str) -> None:
@@ -701,8 +710,13 @@ class Lifecycle:
             target = self.languages.normalize(t.customer_locale) if t.customer_locale else t.language
             if not target or target == "und":
                 return  # nothing known about the customer's language: nothing to translate into
-            source = self.languages.detect(m.text, t.merchant_locale)
-            if source == target:
+            # Detection costs ingest CPU, so it runs only where it can spare a worker round trip: a merchant
+            # whose own language is the customer's almost always writes in it. Otherwise the worker detects
+            # (and publishes nothing for a message that is in the customer's language after all).
+            if (
+                self.languages.normalize(t.merchant_locale) == target
+                and self.languages.detect(m.text, t.merchant_locale) == target
+            ):
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
 
@@ -724,5 +738,7 @@ HANDLERS: dict[str, Handler | None] = {
     "ticket.reopened": Lifecycle._reopened,
     "ticket.withdrawn": Lifecycle._withdrawn,
     "ticket.closed": Lifecycle._closed,
+    "chat.transfer_requested": Lifecycle._transfer_requested,
+    "agent.availability_changed": None,  # about an agent, not a ticket: services.core.routing via the store
     "order.placed": None,  # not a ticket event (subject = order id): services.store.conversion records it
 }

@@ -53,6 +53,7 @@ class Policy:
     max_reminders: int = 2
     reminder_spacing: timedelta = timedelta(hours=1)
     health: HealthThresholds = field(default_factory=HealthThresholds)
+    routing: bool = False  # chats handed to the merchant's agents (contract "Chat routing (003)")
     # The seeds' per-policy rules (CONTRACT "Per policy"): what a requester or merchant may do here.
     withdrawable: bool = True  # 002: a Douyin service request cannot be revoked
     merchant_can_close: bool = True  # False: `ticket.closed` only with by = platform (002)
@@ -104,6 +105,7 @@ BUILTIN: dict[str, Policy] = {
         warning_before=None,
         chat_inactivity=timedelta(days=7),
         breach_action="count_late",
+        routing=True,
     ),
 }
 
@@ -122,6 +124,7 @@ _POLICY_KEYS = {
     "max_reminders",
     "reminder_spacing",
     "health",
+    "routing",
     "withdrawable",
     "merchant_can_close",
     "refund_closes",
@@ -237,7 +240,7 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
             changes[attr] = _duration(f"{where}.{key}", spec[key], positive=positive)
     if "reminder_spacing" in spec:
         changes["reminder_spacing"] = _duration(f"{where}.reminder_spacing", spec["reminder_spacing"], optional=False)
-    for key in ("allow_agreed", *_RULE_FLAGS):
+    for key in ("allow_agreed", "routing", *_RULE_FLAGS):
         if key in spec:
             if not isinstance(spec[key], bool):
                 raise PolicyError(f"{where}.{key}: expected true or false")

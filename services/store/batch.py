@@ -18,9 +18,10 @@ from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Classification, Lifecycle, classification_key
 from services.core.policies import Policy
-from services.core.ticket import Ticket
+from services.core.ticket import Outcome, Ticket
 from services.logs import log
-from services.store import conversion, health, inbound, parking, tickets
+from services.store import conversion, health, inbound, parking, tickets, users
+from services.store import routing as desks_
 from services.store.outbox import Writes
 
 ClassifyFn = Callable[[str, str | None], Classification]
@@ -54,6 +55,7 @@ class Staged:
     writes: Writes
     result: BatchResult = field(default_factory=BatchResult)
     changed: dict[str, Ticket] = field(default_factory=dict)
+    desks: desks_.Desks | None = None
 
 
 class InboundBatches:
@@ -99,7 +101,8 @@ class InboundBatches:
         sends them. Nothing else may use `conn` in between."""
         if conn.autocommit:
             raise ValueError("InboundBatches.stage needs a connection outside autocommit: a batch is one transaction")
-        staged = Staged(conn.cursor(), Writes(self.topology))
+        cur = conn.cursor()
+        staged = Staged(cur, Writes(self.topology, recipients=users.Recipients(cur)))
         try:
             self._stage(staged, prepared)
         except BaseException:
@@ -113,6 +116,8 @@ class InboundBatches:
         cur, w = staged.cur, staged.writes
         try:
             tickets.save(cur, staged.changed.values())
+            if staged.desks is not None:
+                staged.desks.save(cur)
             health.record_facts(w, cur, self.policies)
             w.flush(cur)
             cur.close()
@@ -149,14 +154,12 @@ class InboundBatches:
             return
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
-        subjects = sorted(
-            {
-                ev.subject
-                for (_, ev), k in zip(decoded, keys)
-                if k in fresh and isinstance(ev, Inbound) and ev.type not in NOT_TICKET_EVENTS
-            }
+        events = [ev for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)]
+        # An availability change is about an agent, an order about an order: not locked as tickets, never parked.
+        held = tickets.lock(cur, sorted({ev.subject for ev in events if ev.type not in NOT_TICKET_EVENTS}))
+        staged.desks = desks = desks_.Desks.lock(
+            cur, self.policies, desks_.merchants_to_lock(self.policies, events, held)
         )
-        held = tickets.lock(cur, subjects)
         opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
         with_parked = parking.tickets_with_parked(cur, opening)
         parked_now: int | None = None
@@ -168,6 +171,9 @@ class InboundBatches:
             fresh.discard(k)  # a second copy inside the same batch is a duplicate too
             if isinstance(ev, Rejected):
                 self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, k, result)
+                continue
+            if ev.type == desks_.AVAILABILITY:
+                self._availability(w, cur, desks, ev, body, now, result)
                 continue
             if ev.type in NOT_TICKET_EVENTS:  # order.placed: its subject is an order, never parked
                 conversion.place_order(cur, ev)
@@ -210,11 +216,11 @@ class InboundBatches:
                 result.parked += 1
                 log.info("event.parked", event_id=ev.id, ticket_id=ev.subject, type=ev.type)
                 continue
-            t = self._apply(w, cur, t, ev, body, now, result, prepared.classified)
+            t = self._apply(w, cur, t, ev, body, now, result, prepared.classified, desks)
             if t is not None:
                 held[ev.subject] = changed[ev.subject] = t
                 if ev.type == "ticket.opened" and ev.subject in with_parked:
-                    held[ev.subject] = changed[ev.subject] = self._unpark(w, cur, t, now, result)
+                    held[ev.subject] = changed[ev.subject] = self._unpark(w, cur, t, now, result, desks)
 
     def _apply(
         self,
@@ -226,10 +232,14 @@ class InboundBatches:
         now: datetime,
         result: BatchResult,
         classified: dict[tuple[str, str | None], Classification],
+        desks: desks_.Desks | None = None,
     ) -> Ticket | None:
         k = classification_key(ev)
         classification = None if k is None else (classified.get(k) or self.classify(*k))
         o = self.lifecycle.apply(t, ev, classification)
+        routed = None if o.rejection or desks is None else desks.follow(t, o, ev.time, ev)
+        if routed is not None and routed.rejection:  # a transfer routing refuses
+            o = Outcome(t, rejection=("invalid_transition", routed.rejection))
         w.count("events_ingested_total", type=ev.type)
         w.note(ev.subject, ev.time, "in", ev.type, ev.id, o.detail)
         if o.rejection:
@@ -250,6 +260,8 @@ class InboundBatches:
             )
             return None
         w.record(t, o, ev.id, ev.time)
+        if routed is not None:
+            desks.keep(w, routed, ev.id, ev.time)  # type: ignore[union-attr]
         result.applied += 1
         log.debug(
             "event.applied",
@@ -260,7 +272,7 @@ class InboundBatches:
         )
         return o.ticket
 
-    def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult) -> Ticket:
+    def _unpark(self, w: Writes, cur, t: Ticket, now: datetime, result: BatchResult, desks) -> Ticket:
         for event_id, body in parking.take(cur, t.id):
             try:
                 ev = decode(body)
@@ -270,8 +282,33 @@ class InboundBatches:
                 )
                 continue
             inbound.set_outcome(cur, event_id, "applied")
-            t = self._apply(w, cur, t, ev, body, now, result, {}) or t
+            t = self._apply(w, cur, t, ev, body, now, result, {}, desks) or t
         return t
+
+    def _availability(self, w: Writes, cur, desks: desks_.Desks, ev: Inbound, body: bytes, now, result) -> None:
+        """`agent.availability_changed`: the merchant's desk changes, chats may move; no ticket of its own."""
+        w.count("events_ingested_total", type=ev.type)
+        routed = desks.agent(ev)
+        if routed.rejection:
+            merchant = ev.data.merchant_id  # type: ignore[attr-defined]
+            self._reject(
+                w,
+                cur,
+                body,
+                "invalid_transition",
+                routed.rejection,
+                ev.id,
+                ev.subject,
+                merchant,
+                now,
+                ev.id,
+                result,
+                True,
+            )
+            return
+        desks.keep(w, routed, ev.id, ev.time)
+        result.applied += 1
+        log.debug("event.applied", event_id=ev.id, agent_id=ev.subject, type=ev.type)
 
     @staticmethod
     def _reject(

@@ -17,8 +17,9 @@ from services.core.lifecycle import Lifecycle
 from services.core.policies import Policy
 from services.core.ticket import Outcome, Ticket
 from services.logs import log
-from services.store import health, tickets, timers
+from services.store import health, tickets, timers, users
 from services.store.outbox import Writes
+from services.store.routing import Desks
 
 
 class TimerFiring:
@@ -33,39 +34,51 @@ class TimerFiring:
                 return 0
             held = tickets.lock(cur, sorted({r[0] for r in due}), skip_locked=True)
             live = timers.lock_live(cur, list(held), until)
-            w = Writes(self.topology)
+            routed_merchants = sorted(  # a policy missing here: its firing fails below and is set aside
+                {t.merchant_id for t in held.values() if (p := self.policies.get(t.policy)) and p.routing}
+            )
+            # After the tickets, as every writer, but SKIP LOCKED: this transaction already holds due timer
+            # rows of tickets it could not lock, whose holder may be waiting for them; waiting for a desk
+            # here could close that circle. A busy desk's chats are fired next round.
+            desks, busy = Desks.lock_available(cur, self.policies, routed_merchants)
+            w = Writes(self.topology, recipients=users.Recipients(cur))
             changed: dict[str, Ticket] = {}
             fired = 0
             for ticket_id, kind, due_at in due:
                 t = held.get(ticket_id)
-                if t is None or (ticket_id, kind, due_at) not in live:
-                    continue  # another scheduler has it, or the ticket is busy: next round
+                if t is None or (ticket_id, kind, due_at) not in live or t.merchant_id in busy:
+                    continue  # another scheduler has it, or the ticket or its desk is busy: next round
+                cause = f"timer:{ticket_id}:{kind}:{due_at.isoformat()}"
                 try:
-                    o, tw = self._fire(t, kind, due_at)
+                    o, tw = self._fire(t, kind, due_at, cause, w.recipients)
+                    routed = desks.follow(t, o, due_at)
                 except Exception as e:  # noqa: BLE001 - one timer's bug must not stop the others
                     log.exception("timer.failed", ticket_id=ticket_id, kind=kind, due_at=due_at.isoformat())
                     timers.set_aside(cur, ticket_id, kind, due_at, until, f"{type(e).__name__}: {e}")
                     w.count("timer_failures_total", kind=kind)
                     continue
                 w.absorb(tw)
+                if routed is not None:
+                    desks.keep(w, routed, cause, due_at)
                 held[ticket_id] = changed[ticket_id] = o.ticket or t
                 fired += 1
                 lag = (self.clock.now() - due_at).total_seconds()
                 if 0 <= lag < 3600:  # only a scheduler on the wall clock has a meaningful lag
                     w.observe("timer_lag_seconds", lag)
             tickets.save(cur, changed.values())
+            desks.save(cur)
             health.record_facts(w, cur, self.policies)
             w.flush(cur)
         return fired
 
-    def _fire(self, t: Ticket, kind: str, due_at: datetime) -> tuple[Outcome, Writes]:
+    def _fire(self, t: Ticket, kind: str, due_at: datetime, cause: str, recipients) -> tuple[Outcome, Writes]:
         """One firing through the core, its writes collected apart: a firing that raises half-way
         leaves nothing behind in the round's writes."""
-        tw = Writes(self.topology)
+        tw = Writes(self.topology, recipients=recipients)
         tw.fired(t.id, kind)
         o = self.lifecycle.fire(t, kind, due_at)
         tw.note(t.id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})
-        tw.record(t, o, f"timer:{t.id}:{kind}:{due_at.isoformat()}", due_at)
+        tw.record(t, o, cause, due_at)
         return o, tw
 
     def fire_all(self, conn, until: datetime, patience: float = 60.0) -> int:

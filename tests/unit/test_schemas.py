@@ -75,6 +75,13 @@ INBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
     "ticket.reopened": {"reason": "still broken"},
     "ticket.withdrawn": {"reason": "found it"},
     "ticket.closed": {"by": "merchant", "permanently": True},
+    "agent.availability_changed": {
+        "merchant_id": "merchant-42",
+        "state": "accepting",
+        "role": "agent",
+        "max_open_chats": 5,
+    },
+    "chat.transfer_requested": {"to_agent_id": "agent-2", "scope": "all", "from_agent_id": "agent-1"},
     "order.placed": {"merchant_id": "merchant-42", "customer_id": "cust-7", "amount": "129.90", "currency": "IDR"},
 }
 
@@ -152,6 +159,15 @@ OUTBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
         "reason": "invalid_data",
         "detail": "data.rating: Input should be less than or equal to 5",
     },
+    "chat.queued": {"merchant_id": "merchant-42", "waiting_since": "2026-07-14T07:25:00Z", "position": 3},
+    "chat.assigned": {
+        "merchant_id": "merchant-42",
+        "agent_id": "agent-2",
+        "previous_agent_id": "agent-1",
+        "reason": "reassigned",
+        "waited_seconds": 90.0,
+    },
+    "chat.unassigned": {"merchant_id": "merchant-42", "agent_id": "agent-1", "reason": "agent_offline"},
 }
 
 
@@ -552,6 +568,12 @@ def test_missing_required_data_field_is_invalid_data(type_, field):
         ("ticket.reopened", ("reason", ["a"]), "data.reason"),
         ("ticket.withdrawn", ("reason", "x" * 1001), "data.reason"),
         ("ticket.closed", ("permanently", "yes"), "data.permanently"),
+        ("agent.availability_changed", ("state", "busy"), "data.state"),
+        ("agent.availability_changed", ("max_open_chats", -1), "data.max_open_chats"),
+        ("agent.availability_changed", ("max_open_chats", "5"), "data.max_open_chats"),
+        ("agent.availability_changed", ("role", "owner"), "data.role"),
+        ("chat.transfer_requested", ("scope", "some"), "data.scope"),
+        ("chat.transfer_requested", ("from_agent_id", None), "from_agent_id"),  # scope all names its agent
     ],
 )
 def test_invalid_data_names_the_field(type_, change, field):

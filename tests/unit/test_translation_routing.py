@@ -78,8 +78,8 @@ def test_an_undetermined_language_goes_to_the_worker_rather_than_being_called_id
     assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
 
 
-def _merchant_says(text: str):
-    t = LC.apply(None, opened("Der Deckel ist gesprungen")).ticket  # a German-speaking customer
+def _merchant_says(text: str, merchant_locale: str = "en"):
+    t = LC.apply(None, opened("Der Deckel ist gesprungen", merchant_locale)).ticket  # a German-speaking customer
     return LC.apply(
         t,
         ev(
@@ -99,9 +99,21 @@ def test_a_merchant_message_in_another_language_goes_to_the_worker_for_the_custo
     assert not [e for e in o.emits if e.type == "message.translated"]
 
 
-def test_a_merchant_message_already_in_the_customers_language_needs_nothing():
-    o = _merchant_says("Der Deckel wird ersetzt")
+def test_a_merchant_speaking_the_customers_language_writing_in_it_needs_nothing():
+    o = _merchant_says("Der Deckel wird ersetzt", merchant_locale="de-DE")
     assert o.tasks == [] and not [e for e in o.emits if e.type == "message.translated"]
+
+
+def test_a_merchant_speaking_the_customers_language_writing_in_another_still_gets_it_translated():
+    o = _merchant_says("Sorry", merchant_locale="de-DE")
+    assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
+
+
+def test_a_merchant_of_another_language_is_left_to_the_worker_which_detects_without_the_ingest_paying():
+    # (the translate job publishes nothing for a message already in the customer's language:
+    # tests/integration/test_seed_rules.py)
+    o = _merchant_says("Der Deckel wird ersetzt", merchant_locale="en")
+    assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
 
 
 def test_without_a_languages_port_every_customer_message_goes_to_the_worker():

@@ -1,10 +1,17 @@
+-- name: due_timers_savepoint
+savepoint due_timers
+
 -- name: due_timers
 -- A timer set aside after a failed firing (retry_at) waits for its retry; the others go on.
 -- SKIP LOCKED here too: several schedulers each take a different share of the due rows instead of
--- all reading the same first `limit` and then skipping each other's.
+-- all reading the same first `limit` and then skipping each other's (locks released at once by
+-- due_timers_release; services.store.timers.due).
 select ticket_id, kind, due_at from timers where due_at <= %(until)s and (retry_at is null or retry_at <= %(until)s)
 order by due_at, ticket_id, kind limit %(limit)s
 for update skip locked
+
+-- name: due_timers_release
+rollback to savepoint due_timers
 
 -- name: lock_live_timers
 -- After the tickets (lock order: tickets, then timers); a row another scheduler holds is skipped.

@@ -175,6 +175,44 @@ begin
 end
 $$;
 
+CREATE TABLE public.agent_answers (
+    ticket_id text NOT NULL,
+    answered_at timestamp with time zone NOT NULL,
+    merchant_id text NOT NULL,
+    agent_id text NOT NULL,
+    seconds double precision NOT NULL
+);
+
+CREATE TABLE public.api_commands (
+    event_id text NOT NULL,
+    user_id text NOT NULL,
+    merchant_id text NOT NULL,
+    ticket_id text NOT NULL,
+    type text NOT NULL,
+    idempotency_key text,
+    body bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.api_templates (
+    merchant_id text NOT NULL,
+    name text NOT NULL,
+    category text NOT NULL,
+    texts jsonb NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.api_users (
+    id text NOT NULL,
+    merchant_id text NOT NULL,
+    role text NOT NULL,
+    name text NOT NULL,
+    secret_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_users_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'agent'::text, 'viewer'::text])))
+);
+
 CREATE TABLE public.chat_answers (
     merchant_id text NOT NULL,
     customer_id text NOT NULL,
@@ -378,6 +416,14 @@ CREATE TABLE public.refinements (
     at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.routing_desks (
+    merchant_id text NOT NULL,
+    state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    agents integer DEFAULT 0 NOT NULL,
+    queued integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -448,6 +494,18 @@ ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbo
 
 ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.timeline_id_seq'::regclass);
 
+ALTER TABLE ONLY public.agent_answers
+    ADD CONSTRAINT agent_answers_pkey PRIMARY KEY (ticket_id, answered_at);
+
+ALTER TABLE ONLY public.api_commands
+    ADD CONSTRAINT api_commands_pkey PRIMARY KEY (event_id);
+
+ALTER TABLE ONLY public.api_templates
+    ADD CONSTRAINT api_templates_pkey PRIMARY KEY (merchant_id, name);
+
+ALTER TABLE ONLY public.api_users
+    ADD CONSTRAINT api_users_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.component_heartbeats
     ADD CONSTRAINT component_heartbeats_pkey PRIMARY KEY (component, instance);
 
@@ -499,6 +557,9 @@ ALTER TABLE ONLY public.parked_events
 ALTER TABLE ONLY public.refinements
     ADD CONSTRAINT refinements_pkey PRIMARY KEY (ticket_id, message_id);
 
+ALTER TABLE ONLY public.routing_desks
+    ADD CONSTRAINT routing_desks_pkey PRIMARY KEY (merchant_id);
+
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -513,6 +574,12 @@ ALTER TABLE ONLY public.timers
 
 ALTER TABLE ONLY public.translations
     ADD CONSTRAINT translations_pkey PRIMARY KEY (ticket_id, message_id);
+
+CREATE INDEX agent_answers_by_agent ON public.agent_answers USING btree (merchant_id, agent_id);
+
+CREATE UNIQUE INDEX api_commands_by_key ON public.api_commands USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+CREATE INDEX api_users_by_merchant ON public.api_users USING btree (merchant_id) WHERE (revoked_at IS NULL);
 
 CREATE INDEX chat_answers_by_customer ON public.chat_answers USING btree (merchant_id, customer_id, at);
 
@@ -530,6 +597,8 @@ CREATE INDEX kpi_merchants_by_evaluated ON public.kpi_merchants USING btree (eva
 
 CREATE INDEX kpi_pending_24h_by_opened ON public.kpi_pending_24h USING btree (opened_at) INCLUDE (n);
 
+CREATE INDEX messages_words ON public.messages USING gin (to_tsvector('simple'::regconfig, text));
+
 CREATE INDEX orders_by_merchant ON public.orders USING btree (merchant_id, at);
 
 CREATE INDEX orders_by_time ON public.orders USING btree (at);
@@ -539,6 +608,8 @@ CREATE INDEX parked_by_age ON public.parked_events USING btree (parked_at);
 CREATE INDEX parked_by_source ON public.parked_events USING btree (source);
 
 CREATE INDEX parked_by_ticket ON public.parked_events USING btree (ticket_id, "time");
+
+CREATE INDEX tickets_all_newest ON public.tickets USING btree (merchant_id, opened_at, id);
 
 CREATE INDEX tickets_by_channel ON public.tickets USING btree (merchant_id, channel) WHERE (channel IS NOT NULL);
 
@@ -551,6 +622,12 @@ CREATE INDEX tickets_by_order ON public.tickets USING btree (merchant_id, order_
 CREATE INDEX tickets_by_waiting ON public.tickets USING btree (merchant_id, waiting_since) WHERE (waiting_since IS NOT NULL);
 
 CREATE INDEX tickets_closed_by_update ON public.tickets USING btree (updated_at) WHERE (status = 'closed'::text);
+
+CREATE INDEX tickets_open_newest ON public.tickets USING btree (merchant_id, opened_at, id) WHERE (status <> 'closed'::text);
+
+CREATE INDEX tickets_open_priority ON public.tickets USING btree (merchant_id, ((- urges)), COALESCE(due_at, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
+
+CREATE INDEX tickets_open_waiting ON public.tickets USING btree (merchant_id, COALESCE(waiting_since, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
 
 CREATE INDEX timeline_by_ticket ON public.timeline USING btree (ticket_id, id);
 
