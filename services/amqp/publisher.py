@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from typing import Any, Protocol
 
 import pika
+import pika.exceptions
+
+from schemas import CONTENT_TYPE
 
 Row = tuple[int, str, str, bytes, str | None, str]
 
@@ -93,3 +97,67 @@ class AmqpPublisher:
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
+
+
+class ConfirmedPublisher:
+    """One message at a time with a publisher confirm, for the HTTP API's commands: the API answers
+    202 only after the broker has taken the event. Thread-safe (the API's handlers run on a thread
+    pool; a pika connection is not thread-safe, so one lock guards it). A connection the broker
+    dropped (an idle one misses heartbeats) is reopened once per publish."""
+
+    def __init__(self, amqp_url: str):
+        self.params = pika.URLParameters(amqp_url)
+        self.user = getattr(self.params.credentials, "username", None)
+        self.lock = threading.Lock()
+        self.conn: pika.BlockingConnection | None = None
+        self.ch = None
+
+    def _channel(self):
+        if self.conn is None or self.conn.is_closed or self.ch is None or self.ch.is_closed:
+            self._drop()
+            conn = pika.BlockingConnection(self.params)
+            ch = conn.channel()
+            ch.confirm_delivery()
+            self.conn, self.ch = conn, ch
+        return self.ch
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, message_id: str) -> None:
+        """Returns once the broker confirmed the message; raises if it could not be published."""
+        # user_id: the broker user this connection authenticated as (RabbitMQ checks it), which is how a
+        # deployment that restricts sources (TICKETFLOW_SOURCES) knows the API vouches for its commands
+        props = pika.BasicProperties(
+            content_type=CONTENT_TYPE, delivery_mode=2, message_id=message_id, user_id=self.user
+        )
+        with self.lock:
+            for attempt in (1, 2):
+                try:
+                    self._channel().basic_publish(exchange, routing_key, body, props, mandatory=False)
+                    return
+                except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError, OSError):
+                    self._drop()
+                    if attempt == 2:
+                        raise
+
+    def ready(self) -> bool:
+        """The broker answers (for /readyz)."""
+        with self.lock:
+            try:
+                self._channel()
+                assert self.conn is not None
+                self.conn.process_data_events(0)
+                return True
+            except (pika.exceptions.AMQPError, OSError):
+                self._drop()
+                return False
+
+    def _drop(self) -> None:
+        conn, self.conn, self.ch = self.conn, None, None
+        if conn is not None and conn.is_open:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+    def close(self) -> None:
+        with self.lock:
+            self._drop()

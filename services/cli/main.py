@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--components",
         default="ingest,workers,scheduler,relay,exporter",
-        help="comma-separated subset of ingest,workers,scheduler,relay,exporter",
+        help="comma-separated subset of ingest,workers,scheduler,relay,exporter,api (api: the HTTP API on "
+        "TICKETFLOW_API_PORT; not in the default set)",
     )
     d = sub.add_parser("demo", help="replay the bundled scenario through the real pipeline, no servers needed")
     d.add_argument("--scenario", help="a JSON Lines file of CloudEvents instead of the bundled one")
@@ -61,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     e.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    u = sub.add_parser("users", help="users of a merchant's account and their API tokens")
+    u_sub = u.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    ua = u_sub.add_parser("add", help="create a user; prints user_id and its token (shown once)")
+    ua.add_argument("--merchant", required=True)
+    ua.add_argument("--role", required=True, choices=("owner", "agent", "viewer"))
+    ua.add_argument("--name", required=True)
+    ul = u_sub.add_parser("list", help="the users of a merchant's account")
+    ul.add_argument("--merchant", required=True)
+    ul.add_argument("--json", action="store_true")
+    ur = u_sub.add_parser("revoke", help="revoke a user and its token")
+    ur.add_argument("user_id")
     return p
 
 
@@ -230,7 +242,14 @@ def cmd_export(args, settings: Settings) -> int:
     return export(settings, args)
 
 
+def cmd_users(args, settings: Settings) -> int:
+    from services.cli.users import users_command
+
+    return users_command(args, settings)
+
+
 COMMANDS = {
+    "users": cmd_users,
     "migrate": cmd_migrate,
     "run": cmd_run,
     "demo": cmd_demo,

@@ -21,7 +21,7 @@ from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
 
-COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
+COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter", "api")
 
 
 def run(settings: Settings, components: list[str]) -> int:
@@ -96,6 +96,8 @@ def run(settings: Settings, components: list[str]) -> int:
         from services.components.exporter import serve
 
         closers.append(serve(settings, components, health))
+    if "api" in components:
+        closers.append(_serve_api(settings, start, health))
     if settings.health_port is not None and not (
         "exporter" in components and settings.health_port == settings.metrics_port
     ):
@@ -113,6 +115,34 @@ def run(settings: Settings, components: list[str]) -> int:
         close()
     log.info("run.stopped", crashed=crashed)
     return 1 if crashed else 0
+
+
+def _serve_api(settings: Settings, start, health: Health):
+    """The HTTP API under uvicorn on TICKETFLOW_API_PORT, on a thread like the other components;
+    its probe is live while uvicorn serves, ready once it listens."""
+    import uvicorn
+
+    from services.bootstrap import build_api
+
+    app, close_app = build_api(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False)
+    )
+
+    def serve(stop: threading.Event) -> None:
+        def watch() -> None:
+            stop.wait()
+            server.should_exit = True
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        server.run()
+        if not stop.is_set():
+            raise RuntimeError(f"the HTTP API stopped (port {settings.api_port} taken?)")
+
+    health.probe("api", check=lambda: (not server.should_exit, bool(server.started)))
+    start("api", serve)
+    return close_app
 
 
 def _guard(name, target, stop: threading.Event, crashed: list[str]):

@@ -38,6 +38,10 @@ COUNTERS = {
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
     ),
+    "api_requests_total": (
+        "HTTP API requests by route template (never an id) and status code, all API processes.",
+        ["route", "code"],
+    ),
     "refinements_total": (
         "Refine tasks by outcome: applied, agreed, unsure, upstream, unavailable (no refining model).",
         ["outcome"],

@@ -20,7 +20,7 @@ from services.core.lifecycle import Classification, Lifecycle, classification_ke
 from services.core.policies import Policy
 from services.core.ticket import Outcome, Ticket
 from services.logs import log
-from services.store import conversion, health, inbound, parking, tickets
+from services.store import conversion, health, inbound, parking, tickets, users
 from services.store import routing as desks_
 from services.store.outbox import Writes
 
@@ -86,7 +86,8 @@ class InboundBatches:
         sends them. Nothing else may use `conn` in between."""
         if conn.autocommit:
             raise ValueError("InboundBatches.stage needs a connection outside autocommit: a batch is one transaction")
-        staged = Staged(conn.cursor(), Writes(self.topology))
+        cur = conn.cursor()
+        staged = Staged(cur, Writes(self.topology, recipients=users.Recipients(cur)))
         try:
             self._stage(staged, prepared)
         except BaseException:

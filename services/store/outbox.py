@@ -12,6 +12,7 @@ import hashlib
 import json
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -100,8 +101,9 @@ def _copy(cur, statement: str, types: tuple[str, ...], rows) -> None:
 class Writes:
     """The side effects of one transaction, in memory until `flush`."""
 
-    def __init__(self, topology: Topology):
+    def __init__(self, topology: Topology, recipients: Callable[[str], list[str]] | None = None):
         self.topology = topology
+        self.recipients = recipients  # merchant id -> its users, for notification.requested (004)
         self._outbox: list[tuple[str, str, bytes, str | None, str]] = []
         self._timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
         self._counters: defaultdict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
@@ -168,6 +170,10 @@ class Writes:
 
     def event(self, *, cause: str, n: int, type_: str, subject: str, at: datetime, data: dict[str, Any]) -> str:
         eid = event_id(cause, n)
+        if type_ == "notification.requested" and "recipient_user_ids" not in data:
+            if self.recipients is None:
+                raise ValueError("notification.requested needs Writes(recipients=...): who to tell")
+            data = {**data, "recipient_user_ids": self.recipients(data["merchant_id"])}
         payload = validate_outbound(type_, data)
         body = encode_outbound(id=eid, type=type_, subject=subject, time=at, data=payload)
         self._outbox.append((self.topology.outbound, type_, body, None, eid))

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.e2e
 
 
 # The established groups (no -k), and the 2026-12-04 groups this build passes (issue #13: rules, chat;
-# issue #14: routing).
-SELECTIONS = [[], ["-k", "rules"], ["-k", "chat"], ["-k", "routing"]]
+# issue #14: routing; issue #15: api).
+SELECTIONS = [[], ["-k", "rules"], ["-k", "chat"], ["-k", "routing"], ["-k", "api"]]
 
 
 @pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: " ".join(s) or "established")

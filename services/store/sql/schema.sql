@@ -183,6 +183,36 @@ CREATE TABLE public.agent_answers (
     seconds double precision NOT NULL
 );
 
+CREATE TABLE public.api_commands (
+    event_id text NOT NULL,
+    user_id text NOT NULL,
+    merchant_id text NOT NULL,
+    ticket_id text NOT NULL,
+    type text NOT NULL,
+    idempotency_key text,
+    body bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.api_templates (
+    merchant_id text NOT NULL,
+    name text NOT NULL,
+    category text NOT NULL,
+    texts jsonb NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.api_users (
+    id text NOT NULL,
+    merchant_id text NOT NULL,
+    role text NOT NULL,
+    name text NOT NULL,
+    secret_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_users_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'agent'::text, 'viewer'::text])))
+);
+
 CREATE TABLE public.chat_answers (
     merchant_id text NOT NULL,
     customer_id text NOT NULL,
@@ -463,6 +493,15 @@ ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.tim
 ALTER TABLE ONLY public.agent_answers
     ADD CONSTRAINT agent_answers_pkey PRIMARY KEY (ticket_id, answered_at);
 
+ALTER TABLE ONLY public.api_commands
+    ADD CONSTRAINT api_commands_pkey PRIMARY KEY (event_id);
+
+ALTER TABLE ONLY public.api_templates
+    ADD CONSTRAINT api_templates_pkey PRIMARY KEY (merchant_id, name);
+
+ALTER TABLE ONLY public.api_users
+    ADD CONSTRAINT api_users_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.component_heartbeats
     ADD CONSTRAINT component_heartbeats_pkey PRIMARY KEY (component, instance);
 
@@ -534,6 +573,10 @@ ALTER TABLE ONLY public.translations
 
 CREATE INDEX agent_answers_by_agent ON public.agent_answers USING btree (merchant_id, agent_id);
 
+CREATE UNIQUE INDEX api_commands_by_key ON public.api_commands USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+CREATE INDEX api_users_by_merchant ON public.api_users USING btree (merchant_id) WHERE (revoked_at IS NULL);
+
 CREATE INDEX chat_answers_by_customer ON public.chat_answers USING btree (merchant_id, customer_id, at);
 
 CREATE INDEX inbound_events_by_received ON public.inbound_events USING btree (received_at);
@@ -548,6 +591,8 @@ CREATE INDEX kpi_merchants_by_evaluated ON public.kpi_merchants USING btree (eva
 
 CREATE INDEX kpi_pending_24h_by_opened ON public.kpi_pending_24h USING btree (opened_at) INCLUDE (n);
 
+CREATE INDEX messages_words ON public.messages USING gin (to_tsvector('simple'::regconfig, text));
+
 CREATE INDEX orders_by_merchant ON public.orders USING btree (merchant_id, at);
 
 CREATE INDEX orders_by_time ON public.orders USING btree (at);
@@ -555,6 +600,8 @@ CREATE INDEX orders_by_time ON public.orders USING btree (at);
 CREATE INDEX parked_by_age ON public.parked_events USING btree (parked_at);
 
 CREATE INDEX parked_by_ticket ON public.parked_events USING btree (ticket_id, "time");
+
+CREATE INDEX tickets_all_newest ON public.tickets USING btree (merchant_id, opened_at, id);
 
 CREATE INDEX tickets_by_channel ON public.tickets USING btree (merchant_id, channel) WHERE (channel IS NOT NULL);
 
@@ -565,6 +612,12 @@ CREATE INDEX tickets_by_merchant_due ON public.tickets USING btree (merchant_id,
 CREATE INDEX tickets_by_order ON public.tickets USING btree (merchant_id, order_id) WHERE (order_id IS NOT NULL);
 
 CREATE INDEX tickets_by_waiting ON public.tickets USING btree (merchant_id, waiting_since) WHERE (waiting_since IS NOT NULL);
+
+CREATE INDEX tickets_open_newest ON public.tickets USING btree (merchant_id, opened_at, id) WHERE (status <> 'closed'::text);
+
+CREATE INDEX tickets_open_priority ON public.tickets USING btree (merchant_id, ((- urges)), COALESCE(due_at, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
+
+CREATE INDEX tickets_open_waiting ON public.tickets USING btree (merchant_id, COALESCE(waiting_since, 'infinity'::timestamp with time zone), id) WHERE (status <> 'closed'::text);
 
 CREATE INDEX timeline_by_ticket ON public.timeline USING btree (ticket_id, id);
 
