@@ -32,14 +32,17 @@ class TimerFiring:
             held = tickets.lock(cur, sorted({r[0] for r in due}), skip_locked=True)
             live = timers.lock_live(cur, list(held), until)
             routed_merchants = sorted({t.merchant_id for t in held.values() if self.policies[t.policy].routing})
-            desks = Desks.lock(cur, self.policies, routed_merchants)  # after the tickets, as every writer
+            # After the tickets, as every writer, but SKIP LOCKED: this transaction already holds due timer
+            # rows of tickets it could not lock, whose holder may be waiting for them; waiting for a desk
+            # here could close that circle. A busy desk's chats are fired next round.
+            desks, busy = Desks.lock_available(cur, self.policies, routed_merchants)
             w = Writes(self.topology, recipients=users.Recipients(cur))
             changed: dict[str, Ticket] = {}
             fired = 0
             for ticket_id, kind, due_at in due:
                 t = held.get(ticket_id)
-                if t is None or (ticket_id, kind, due_at) not in live:
-                    continue  # another scheduler has it, or the ticket is busy: next round
+                if t is None or (ticket_id, kind, due_at) not in live or t.merchant_id in busy:
+                    continue  # another scheduler has it, or the ticket or its desk is busy: next round
                 w.fired(ticket_id, kind)
                 o = self.lifecycle.fire(t, kind, due_at)
                 w.note(ticket_id, due_at, "timer", kind, None, {"due_at": due_at.isoformat()})

@@ -92,6 +92,7 @@ class Desks:
         self._answers: list[Answer] = []
         self._answer_merchant: list[str] = []
         self._at: dict[str, datetime] = {}
+        self.missing_ok = False  # the scheduler's desks: a merchant with no desk row routes nothing
 
     @classmethod
     def lock(cls, cur, policies: dict[str, Policy], merchant_ids: list[str]) -> Desks:
@@ -100,6 +101,19 @@ class Desks:
         rows = cur.execute(Q["lock_desks"], (sorted(merchant_ids),)).fetchall()
         # as text, parsed by orjson: a desk of 10,000 chats is ~1 MB of JSON, and the stdlib parser's cost shows
         return cls(policies, {m: Desk.from_doc(m, orjson.loads(state)) for m, state in rows})
+
+    @classmethod
+    def lock_available(cls, cur, policies: dict[str, Policy], merchant_ids: list[str]) -> tuple[Desks, set[str]]:
+        """The scheduler's variant: the desks no other transaction holds, locked, and the merchants whose
+        desk is busy. A merchant without a desk row (chats from before routing) has nothing to route."""
+        if not merchant_ids:
+            return cls(policies, {}), set()
+        ids = sorted(merchant_ids)
+        existing = {r[0] for r in cur.execute(Q["existing_desks"], (ids,)).fetchall()}
+        rows = cur.execute(Q["lock_desks_skip_locked"], (ids,)).fetchall()
+        desks = cls(policies, {m: Desk.from_doc(m, orjson.loads(state)) for m, state in rows})
+        desks.missing_ok = True
+        return desks, existing - set(desks.desks)
 
     # -- deciding ---------------------------------------------------------------------------------------
     def agent(self, ev: Inbound) -> Routed:
@@ -134,6 +148,8 @@ class Desks:
                 return None
             answered = any(e.type == "sla.fulfilled" and e.data.get("clock") == "merchant_response" for e in o.emits)
             trigger = ChatUpdate(t.id, t.status, at, answered)
+        if self.missing_ok and t.merchant_id not in self.desks:
+            return None
         return route(self._desk(t.merchant_id), trigger, in_place=True)
 
     # -- keeping what was decided ------------------------------------------------------------------------

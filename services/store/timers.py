@@ -9,7 +9,15 @@ from services.store.queries import Q
 
 
 def due(cur, until: datetime, limit: int) -> list[tuple[str, str, datetime]]:
-    return cur.execute(Q["due_timers"], (until, limit)).fetchall()
+    """The earliest due timers no other scheduler holds (SKIP LOCKED), so several schedulers take
+    different shares instead of all reading the same first `limit`. The rows are locked only while
+    they are read (a savepoint rolled back at once): the caller then locks tickets before timers,
+    the order every writer keeps, and never waits on a ticket's desk while holding timer rows of
+    tickets it did not get."""
+    cur.execute(Q["due_timers_savepoint"])
+    rows = cur.execute(Q["due_timers"], (until, limit)).fetchall()
+    cur.execute(Q["due_timers_release"])
+    return rows
 
 
 def lock_live(cur, ticket_ids: list[str], until: datetime) -> set[tuple[str, str, datetime]]:

@@ -6,24 +6,30 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import delete_namespace
+from tests.private import PrivateRabbit
 
 from .harness import Pipeline, event
 
 pytestmark = pytest.mark.e2e
 
 
-def test_ingest_keeps_its_broker_connection_while_a_lock_holds_its_batch(amqp_url, database_url, namespace):
-    # Given ingest on a 2 s broker heartbeat (the broker drops a connection silent for ~4 s)
+def test_ingest_keeps_its_broker_connection_while_a_lock_holds_its_batch(database_url, namespace):
+    # Given ingest on a 2 s broker heartbeat (the broker drops a connection silent for ~4 s), on a
+    # private broker (other suites close every connection of the shared one in their outage tests)
+    with PrivateRabbit() as rmq:
+        _run(rmq, database_url, namespace)
+
+
+def _run(rmq: PrivateRabbit, database_url: str, namespace: str) -> None:
     p = Pipeline(
-        amqp_url,
+        rmq.url,
         database_url,
         namespace,
         components="ingest,relay",
-        extra_env={"TICKETFLOW_AMQP_URL": amqp_url + "?heartbeat=2", "TICKETFLOW_DB_LOCK_TIMEOUT": "30"},
+        extra_env={"TICKETFLOW_AMQP_URL": rmq.url + "?heartbeat=2", "TICKETFLOW_DB_LOCK_TIMEOUT": "30"},
     )
-    p.migrate_and_tap()
     try:
+        p.migrate_and_tap()
         p.start()
         # When the tickets table is locked for 9 s while a ticket arrives
         with psycopg.connect(database_url) as locker:
@@ -46,4 +52,3 @@ def test_ingest_keeps_its_broker_connection_while_a_lock_holds_its_batch(amqp_ur
         assert '"ingest.retry"' not in log
     finally:
         p.close()
-        delete_namespace(amqp_url, namespace)

@@ -241,33 +241,34 @@ def test_a_session_without_the_lock_reads_nothing_to_publish(database_url):
         Relay(database_url, FilePublisher("/dev/null"))._check_session(holder)
 
 
-def test_the_relay_keeps_its_broker_connection_while_it_waits_on_listen(
-    database_url, amqp_url, namespace, broker_cleanup
-):
-    # Given a leading relay on a 2 s broker heartbeat that has published once
+def test_the_relay_keeps_its_broker_connection_while_it_waits_on_listen(database_url, namespace):
+    # Given a leading relay on a 2 s broker heartbeat that has published once (a private broker:
+    # other suites close every connection of the shared one in their outage tests)
     from services.amqp.publisher import AmqpPublisher
     from services.bootstrap import declare_topology
     from services.config import Settings
+    from tests.private import PrivateRabbit
 
-    declare_topology(Settings(amqp_url=amqp_url, database_url=database_url, namespace=namespace))
-    publisher = AmqpPublisher(amqp_url + "?heartbeat=2")
-    relay = Relay(database_url, publisher)
-    stop = threading.Event()
-    t = threading.Thread(target=relay.run, args=(stop,), daemon=True)
-    t.start()
-    try:
-        _add_rows(database_url, f"{namespace}.out", ["first"])
-        assert _wait(lambda: publisher.conn is not None and not _pending(database_url), 30)
-        conn = publisher.conn
-        # When nothing happens for 8 s (the broker drops a connection silent for ~4 s)
-        time.sleep(8)
-        _add_rows(database_url, f"{namespace}.out", ["second"])
-        # I expect the next row published on the same, still open connection
-        assert _wait(lambda: not _pending(database_url), 30)
-        assert publisher.conn is conn and conn.is_open
-    finally:
-        stop.set()
-        t.join(timeout=10)
+    with PrivateRabbit() as rmq:
+        declare_topology(Settings(amqp_url=rmq.url, database_url=database_url, namespace=namespace))
+        publisher = AmqpPublisher(rmq.url + "?heartbeat=2")
+        relay = Relay(database_url, publisher)
+        stop = threading.Event()
+        t = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+        t.start()
+        try:
+            _add_rows(database_url, f"{namespace}.out", ["first"])
+            assert _wait(lambda: publisher.conn is not None and not _pending(database_url), 30)
+            conn = publisher.conn
+            # When nothing happens for 8 s (the broker drops a connection silent for ~4 s)
+            time.sleep(8)
+            _add_rows(database_url, f"{namespace}.out", ["second"])
+            # I expect the next row published on the same, still open connection
+            assert _wait(lambda: not _pending(database_url), 30)
+            assert publisher.conn is conn and conn.is_open
+        finally:
+            stop.set()
+            t.join(timeout=10)
 
 
 def _pending(database_url: str) -> int:

@@ -282,3 +282,35 @@ def test_the_scheduler_and_ingest_routing_one_merchant_at_once_neither_deadlock_
                 holder[s] = d["agent_id"]
             elif t == "chat.unassigned":
                 holder[s] = None
+
+
+def test_the_scheduler_never_waits_for_a_desk_held_by_a_writer_of_its_timers(engine, database_url):
+    # Given two chats of one merchant past their breach, and an ingest transaction holding one of
+    # them (OLD1) and the merchant's desk, about to rewrite OLD1's timers
+    with connect(database_url) as conn:
+        engine.ingest(conn, [agent("a1", "accepting", 0), agent("a2", "accepting", 0)])
+        engine.ingest(conn, [chat("OLD1", 1), chat("OLD2", 2)])
+    writer = connect(database_url)
+    writer.execute("select id from tickets where id = 'OLD1' for update")
+    writer.execute("select merchant_id from routing_desks where merchant_id = 'm1' for update")
+    try:
+        # When a scheduler claims both due breach timers meanwhile
+        result = []
+        t = threading.Thread(target=lambda: result.append(_fire_once(engine, database_url, T0 + timedelta(days=2))))
+        t.start()
+        t.join(20)
+        # I expect it to give up on the busy desk's chats at once (it holds OLD1's timer row, which the
+        # writer needs: waiting for the desk would deadlock) and fire nothing this round
+        assert not t.is_alive() and result == [0]
+        writer.execute("update timers set due_at = due_at where ticket_id = 'OLD1'")  # the writer is not blocked
+        writer.commit()
+    finally:
+        writer.close()
+    with connect(database_url) as conn:
+        # and everything fires on the next rounds
+        assert engine.fire_all(conn, T0 + timedelta(days=2)) == 2
+
+
+def _fire_once(engine, database_url, until):
+    with connect(database_url) as c:
+        return engine.fire_due(c, until)

@@ -34,3 +34,11 @@ group by a.agent_id
 
 -- name: desk_merchants
 select merchant_id from routing_desks order by merchant_id
+
+-- name: existing_desks
+select merchant_id from routing_desks where merchant_id = any(%s)
+
+-- name: lock_desks_skip_locked
+-- The scheduler's variant (it already holds timer rows others may wait for): never waits for a desk.
+select merchant_id, state::text from routing_desks where merchant_id = any(%s) order by merchant_id
+for update skip locked

@@ -1,8 +1,15 @@
+-- name: due_timers_savepoint
+savepoint due_timers
+
 -- name: due_timers
 -- SKIP LOCKED here too: several schedulers each take a different share of the due rows instead of
--- all reading the same first `limit` and then skipping each other's.
+-- all reading the same first `limit` and then skipping each other's (locks released at once by
+-- due_timers_release; services.store.timers.due).
 select ticket_id, kind, due_at from timers where due_at <= %s order by due_at, ticket_id, kind limit %s
 for update skip locked
+
+-- name: due_timers_release
+rollback to savepoint due_timers
 
 -- name: lock_live_timers
 -- After the tickets (lock order: tickets, then timers); a row another scheduler holds is skipped.
