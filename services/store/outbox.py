@@ -111,6 +111,7 @@ class Writes:
         self._facts: list[Fact] = []
         self._timers: dict[tuple[str, str], datetime | None] = {}  # (ticket, kind) -> due, None = drop; last wins
         self._messages: list[tuple[str, str, str, str, datetime]] = []
+        self._deferred: list[tuple[int, int, str, str, datetime, dict[str, Any]]] = []
 
     # -- what the unit of work records ---------------------------------------------------------
     def record(self, before: Ticket | None, outcome: Outcome, cause: str, at: datetime) -> None:
@@ -189,15 +190,36 @@ class Writes:
     def event(self, *, cause: str, n: int, type_: str, subject: str, at: datetime, data: dict[str, Any]) -> str:
         eid = event_id(cause, n)
         if type_ == "notification.requested" and "recipient_user_ids" not in data:
-            if self.recipients is None:
-                raise ValueError("notification.requested needs Writes(recipients=...): who to tell")
+            if self.recipients is None:  # who to tell is read at flush, on its cursor; the row keeps its place
+                self._deferred.append((len(self._outbox), len(self._timeline), eid, subject, at, data))
+                self._outbox.append(None)  # type: ignore[arg-type]
+                self._timeline.append(None)  # type: ignore[arg-type]
+                return eid
             data = {**data, "recipient_user_ids": self.recipients(data["merchant_id"])}
+        self._render(eid, type_, subject, at, data)
+        return eid
+
+    def _render(self, eid: str, type_: str, subject: str, at: datetime, data: dict[str, Any], slot=None) -> None:
         payload = validate_outbound(type_, data)
         body = encode_outbound(id=eid, type=type_, subject=subject, time=at, data=payload)
-        self._outbox.append((self.topology.outbound, type_, body, None, eid))
+        row = (self.topology.outbound, type_, body, None, eid)
+        line = (subject, at, "out", type_, eid, payload.model_dump_json(exclude=_TIMELINE_SKIP))
+        if slot is not None:
+            self._outbox[slot[0]], self._timeline[slot[1]] = row, line
+            return
+        self._outbox.append(row)
         if type_ != "merchant.health_changed":  # the timeline holds what went out, in wire form, minus texts
-            self._timeline.append((subject, at, "out", type_, eid, payload.model_dump_json(exclude=_TIMELINE_SKIP)))
-        return eid
+            self._timeline.append(line)
+
+    def _resolve_deferred(self, cur) -> None:
+        """notification.requested emitted without a recipients lookup (a worker's Writes): read them now."""
+        from services.store.users import Recipients
+
+        recipients = Recipients(cur)
+        for slot_out, slot_tl, eid, subject, at, data in self._deferred:
+            data = {**data, "recipient_user_ids": recipients(data["merchant_id"])}
+            self._render(eid, "notification.requested", subject, at, data, slot=(slot_out, slot_tl))
+        self._deferred = []
 
     def task(self, *, cause: str, n: int, actor: str, kwargs: dict[str, Any], at: datetime) -> None:
         mid = event_id(cause, 1000 + n)
@@ -246,6 +268,8 @@ class Writes:
 
     # -- the end of the transaction ------------------------------------------------------------
     def flush(self, cur) -> None:
+        if self._deferred:
+            self._resolve_deferred(cur)
         if self._timers:
             timers.write(cur, self._timers)
         if self._messages:

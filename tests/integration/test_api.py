@@ -559,3 +559,36 @@ def test_availability_through_the_api_routes_a_chat_to_the_agent_and_the_ticket_
     assert api.call("GET", "/v1/tickets/w-1", agent).json()["assignee"] is None
     r = api.call("POST", "/v1/tickets/w-1/transfer", agent, json={"to_agent_id": agent_id})
     assert r.status_code == 409 and r.json()["reason"] == "invalid_transition"
+
+
+def test_a_notification_from_a_workers_writes_names_the_users_too(api):
+    """Writes built without a recipients lookup (a dramatiq job's) reads them at flush, in its place."""
+    from datetime import datetime, timezone
+
+    from services.amqp.topology import Topology
+    from services.store.outbox import Writes
+
+    ids = sorted([api.user("m1", "owner")[0], api.user("m1", "agent")[0]])
+    at = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    w = Writes(Topology(api.namespace))
+    w.event(
+        cause="c",
+        n=0,
+        type_="sla.warning",
+        subject="t-1",
+        at=at,
+        data={"merchant_id": "m1", "clock": "merchant_response", "due_at": at, "policy": "wish"},
+    )
+    w.event(
+        cause="c",
+        n=1,
+        type_="notification.requested",
+        subject="t-1",
+        at=at,
+        data={"merchant_id": "m1", "kind": "deadline_soon", "status": "awaiting_merchant"},
+    )
+    with connect(api.database_url) as conn, conn.cursor() as cur:
+        w.flush(cur)
+        rows = [(rk, json.loads(bytes(b))) for rk, b in cur.execute("select routing_key, body from outbox order by id")]
+    assert [rk for rk, _ in rows] == ["sla.warning", "notification.requested"]
+    assert rows[1][1]["data"]["recipient_user_ids"] == ids
