@@ -20,6 +20,7 @@ from services.core.policies import Policy
 from services.core.ticket import Ticket
 from services.logs import log
 from services.store import health, inbound, parking, tickets
+from services.store import subjects as subject_locks
 from services.store.outbox import Writes
 
 ClassifyFn = Callable[[str, str | None], Classification]
@@ -127,6 +128,7 @@ class InboundBatches:
         cur, w, result, changed = staged.cur, staged.writes, staged.result, staged.changed
         now = self.clock.now()
         decoded = prepared.decoded
+        subject_locks.lock(cur, (ev.subject for _, ev in decoded if isinstance(ev, Inbound)))  # before any read
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
         subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
