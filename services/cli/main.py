@@ -127,8 +127,12 @@ def cmd_migrate(args, settings: Settings) -> int:
         applied = migrate(settings.database_url)
     except psycopg.Error as e:
         raise Failure(f"database: {str(e).strip().splitlines()[0]}") from None
+    from services.amqp.partitions import PluginMissing
+
     try:
         declare_topology(settings)
+    except PluginMissing as e:
+        raise Failure(f"broker topology: {e}") from None
     except Exception as e:  # noqa: BLE001
         raise Failure(f"broker topology: {type(e).__name__} {str(e)[:160]}") from None
     print(

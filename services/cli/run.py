@@ -10,7 +10,7 @@ import signal
 import threading
 
 from services.amqp.topology import Topology
-from services.bootstrap import build_engine
+from services.bootstrap import build_engine, partitions
 from services.config import Settings
 from services.core.clock import SystemClock
 from services.logs import log
@@ -43,6 +43,11 @@ def run(settings: Settings, components: list[str]) -> int:
         from services.language import warm_up
 
         warm_up()  # load the classifier and detector now, not on the first ticket
+        parts = partitions(settings)
+        if parts is not None:  # every ingest process can route; one does at a time
+            from services.components.router import Router
+
+            start("router", Router(settings.amqp_url, topology, parts).run)
         start(
             "ingest",
             IngestConsumer(
@@ -50,6 +55,7 @@ def run(settings: Settings, components: list[str]) -> int:
                 settings.database_url,
                 topology,
                 engine,
+                partitions=parts,
                 batch=settings.ingest_batch,
                 prefetch=settings.ingest_prefetch,
             ).run,

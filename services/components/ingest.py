@@ -1,13 +1,23 @@
-"""The ingest consumer: `<ns>.in.ingest` -> Engine (prepare, stage, commit) in batches -> ack after commit.
+"""The ingest consumer: partition queues (or `<ns>.in.ingest`) -> Engine (prepare, stage, commit) in
+batches -> ack after commit.
 
 Batches close at `batch` messages or `linger` seconds, whichever first: big enough to amortise
 the commit, short enough to keep latency low at moderate rates. One batch is committed on a
 helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
 share of a batch then overlaps with Python's instead of adding to it.
+
+Which queues this process reads is settled with the broker (services.amqp.partitions): each
+source queue is consumed exclusively, so a ticket's events are applied by one process at a time
+and in order; every `rebalance_every` seconds a process takes free partitions up to its fair
+share (partitions / live ingest processes) or hands back what is over it. Without partitions
+(`TICKETFLOW_INGEST_PARTITIONS=0`) the one source is `<ns>.in.ingest`, and a second process
+waits as a hot standby.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,11 +26,20 @@ from dataclasses import dataclass
 import pika
 import psycopg
 
+from services.amqp.partitions import Partitions
 from services.amqp.topology import Topology
 from services.logs import log
 from services.store.db import connect
 from services.store.engine import Engine
 from services.store.outbox import add_counters
+
+
+@dataclass
+class _Delivery:
+    channel: object
+    tag: int
+    properties: pika.BasicProperties
+    body: bytes
 
 
 class IngestConsumer:
@@ -31,14 +50,19 @@ class IngestConsumer:
         topology: Topology,
         engine: Engine,
         *,
+        partitions: Partitions | None = None,
         batch: int = 200,
         prefetch: int = 500,
         linger: float = 0.02,
         expire_every: float = 5.0,
+        rebalance_every: float = 2.0,
     ):
         self.params = pika.URLParameters(amqp_url)
-        self.database_url, self.topology, self.engine = database_url, topology, engine
+        self.params.heartbeat = 10  # a dead process's partitions are freed within a few heartbeats
+        self.database_url, self.topology, self.engine, self.partitions = database_url, topology, engine, partitions
         self.batch, self.prefetch, self.linger, self.expire_every = batch, prefetch, linger, expire_every
+        self.rebalance_every = rebalance_every
+        self.sources = partitions.queues if partitions else [topology.ingest_queue]
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
@@ -58,49 +82,106 @@ class IngestConsumer:
                 backoff = min(backoff * 2, 10.0)
 
     def _consume(self, conn: pika.BlockingConnection, db, stop: threading.Event) -> None:
-        ch = conn.channel()
-        self.topology.declare(ch)
-        ch.basic_qos(prefetch_count=self.prefetch)
-        log.info("ingest.consuming", queue=self.topology.ingest_queue)
-        pending: list[tuple[int, bytes]] = []
+        control = conn.channel()
+        self.topology.declare(control)
+        if self.partitions:
+            self.partitions.declare(conn, self.topology.failed_queue)
+            control.basic_consume(self.partitions.members, on_message_callback=lambda *_: None)
+        self.held: dict[str, object] = {}
+        self.inbox: list[_Delivery] = []
+        pending: list[_Delivery] = []
         opened_at = 0.0
-        next_expiry = time.monotonic()
+        next_expiry = next_rebalance = time.monotonic()
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
         inflight: _InFlight | None = None
         try:
-            for method, _, body in ch.consume(self.topology.ingest_queue, inactivity_timeout=0.005):
-                if method is not None:
+            while True:
+                conn.process_data_events(time_limit=0.005 if not self.inbox else 0)
+                if self.inbox:
                     if not pending:
                         opened_at = time.monotonic()
-                    pending.append((method.delivery_tag, body))
+                    pending.extend(self.inbox)
+                    self.inbox = []
                 now = time.monotonic()
-                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or method is None):
-                    prepared = self.engine.prepare([b for _, b in pending])  # overlaps the batch in flight
-                    self._settle(ch, db, inflight)
-                    inflight = self._start(ch, db, committer, pending, prepared)
+                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger):
+                    prepared = self.engine.prepare([d.body for d in pending], [d.properties for d in pending])
+                    self._settle(db, inflight)  # the batch in flight commits while this one was prepared
+                    inflight = self._start(db, committer, pending, prepared)
                     pending = []
                 elif inflight is not None and inflight.done.done():
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                 if now >= next_expiry:
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                     self.engine.expire_parked(db)
                     next_expiry = now + self.expire_every
+                if now >= next_rebalance:
+                    pending = self._rebalance(conn, control, db, inflight, pending)
+                    inflight = None
+                    next_rebalance = now + self.rebalance_every
                 if stop.is_set() and not pending:
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                     break
         finally:
             committer.shutdown(wait=True)  # a commit under way finishes; its batch is acked only if settled
-            try:
-                ch.cancel()  # unacked deliveries go back to the queue
-            except Exception:  # noqa: BLE001 - the channel may already be gone
-                pass
+            for ch in self.held.values():
+                try:
+                    ch.close()  # unacked deliveries go back to their queue, in order
+                except Exception:  # noqa: BLE001 - the channel may already be gone
+                    pass
 
-    def _start(
-        self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes]], prepared
-    ) -> _InFlight | None:
+    # -- which queues this process reads ---------------------------------------------------
+    def _rebalance(self, conn, control, db, inflight, pending: list[_Delivery]) -> list[_Delivery]:
+        """Take free sources up to the fair share, give back what is over it. Settles the batch in
+        flight first; returns what is left of `pending` (a released queue's deliveries go back)."""
+        self._settle(db, inflight)
+        for name, ch in list(self.held.items()):
+            if not ch.is_open:
+                del self.held[name]
+        if self.partitions:
+            live = max(1, control.queue_declare(self.partitions.members, passive=True).method.consumer_count)
+            share = math.ceil(len(self.sources) / live)
+        else:
+            share = 1
+        while len(self.held) > share:
+            name = sorted(self.held)[-1]
+            ch = self.held.pop(name)
+            pending = [d for d in pending if d.channel is not ch]
+            self.inbox = [d for d in self.inbox if d.channel is not ch]
+            ch.close()
+            log.info("ingest.released", queue=name, share=share)
+        if len(self.held) < share:
+            start = random.randrange(len(self.sources))
+            for name in self.sources[start:] + self.sources[:start]:
+                if len(self.held) >= share:
+                    break
+                if name in self.held or control.queue_declare(name, passive=True).method.consumer_count:
+                    continue
+                ch = self._take(conn, name)
+                if ch is not None:
+                    self.held[name] = ch
+                    log.info("ingest.consuming", queue=name, share=share)
+        return pending
+
+    def _take(self, conn, name: str):
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=max(50, self.prefetch // max(1, min(len(self.sources), 4))))
+
+        def deliver(channel, method, properties, body):
+            self.inbox.append(_Delivery(channel, method.delivery_tag, properties, body))
+
+        try:
+            ch.basic_consume(name, on_message_callback=deliver, exclusive=True)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code == 403:  # another process took it first
+                return None
+            raise
+        return ch
+
+    # -- batches ---------------------------------------------------------------------------
+    def _start(self, db, committer: ThreadPoolExecutor, batch: list[_Delivery], prepared) -> _InFlight | None:
         """Stage the batch here, commit it on the committer thread: while PostgreSQL writes and commits,
         this thread goes back to the broker and prepares the next batch. One batch in flight at most,
         so transactions stay in delivery order and the connection is never used by two threads."""
@@ -110,11 +191,11 @@ class IngestConsumer:
             raise
         except Exception:  # noqa: BLE001 - a bug, not bad input
             log.exception("ingest.batch_failed", size=len(batch))
-            self._one_by_one(ch, db, batch)
+            self._one_by_one(db, batch)
             return None
         return _InFlight(batch, committer.submit(self.engine.commit, db, staged))
 
-    def _settle(self, ch, db, inflight: _InFlight | None) -> None:
+    def _settle(self, db, inflight: _InFlight | None) -> None:
         """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""
         if inflight is None:
             return
@@ -124,28 +205,32 @@ class IngestConsumer:
             raise  # the database is away: reconnect; the broker redelivers everything unacked
         except Exception:  # noqa: BLE001
             log.exception("ingest.batch_failed", size=len(inflight.batch))
-            self._one_by_one(ch, db, inflight.batch)
+            self._one_by_one(db, inflight.batch)
             return
-        ch.basic_ack(inflight.batch[-1][0], multiple=True)
+        last: dict[int, _Delivery] = {}
+        for d in inflight.batch:
+            last[id(d.channel)] = d
+        for d in last.values():
+            d.channel.basic_ack(d.tag, multiple=True)
 
-    def _one_by_one(self, ch, db, batch: list[tuple[int, bytes]]) -> None:
+    def _one_by_one(self, db, batch: list[_Delivery]) -> None:
         """After a failed batch: each message in a transaction of its own, so only the one that
         triggers the bug is dead-lettered (to <ns>.in.failed, kept for an operator)."""
-        for tag, body in batch:
+        for d in batch:
             try:
-                self.engine.ingest(db, [body])
-                ch.basic_ack(tag)
+                self.engine.ingest(db, [d.body], [d.properties])
+                d.channel.basic_ack(d.tag)
             except psycopg.OperationalError:
                 raise
             except Exception:  # noqa: BLE001
                 db.rollback()
-                log.exception("ingest.message_failed", delivery_tag=tag)
-                ch.basic_nack(tag, requeue=False)
+                log.exception("ingest.message_failed", delivery_tag=d.tag)
+                d.channel.basic_nack(d.tag, requeue=False)
                 with db.transaction(), db.cursor() as cur:
                     add_counters(cur, [("dead_letters_total", {"queue": self.topology.failed_queue}, 1)])
 
 
 @dataclass
 class _InFlight:
-    batch: list[tuple[int, bytes]]
+    batch: list[_Delivery]
     done: Future

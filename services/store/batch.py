@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas import Inbound, Rejected, decode
+from schemas import Inbound, Rejected, decode, structured
 from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Classification, Lifecycle, classification_key
@@ -63,12 +63,15 @@ class InboundBatches:
         self.clock, self.parking_limit = clock, parking_limit
         self.parking_window = timedelta(seconds=parking_seconds)
 
-    def prepare(self, bodies: list[bytes]) -> Prepared:
-        """Decode, and classify what will open tickets. No database."""
+    def prepare(self, bodies: list[bytes], properties: list | None = None) -> Prepared:
+        """Decode, and classify what will open tickets. No database. `properties` (pika's, one per
+        body) bring the binary content mode: such a message is kept as its structured bytes."""
         decoded: list[tuple[bytes, Inbound | Rejected]] = []
         classified: dict[tuple[str, str | None], Classification] = {}
-        for body in bodies:
+        for i, body in enumerate(bodies):
             try:
+                if properties is not None and properties[i] is not None:
+                    body = structured(body, properties[i].content_type, properties[i].headers)
                 ev = decode(body)
             except Rejected as r:
                 decoded.append((body, r))
