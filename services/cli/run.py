@@ -44,10 +44,10 @@ def run(settings: Settings, components: list[str]) -> int:
 
         warm_up()  # load the classifier and detector now, not on the first ticket
         parts = partitions(settings)
-        if parts is not None:  # every ingest process can route; one does at a time
-            from services.components.router import Router
+        if parts is not None:  # every ingest process can route (in a child process); one does at a time
+            from services.components.router import start_process
 
-            start("router", Router(settings.amqp_url, topology, parts).run)
+            closers.append(start_process(settings.amqp_url, settings.namespace, parts.count, settings.log_format))
         start(
             "ingest",
             IngestConsumer(
