@@ -97,11 +97,12 @@ class IngestConsumer:
         try:
             while True:
                 conn.process_data_events(time_limit=0.005 if not self.inbox else 0)
-                if self.inbox:
+                if self.inbox and len(pending) < self.batch:  # a batch never grows past `batch`
                     if not pending:
                         opened_at = time.monotonic()
-                    pending.extend(self.inbox)
-                    self.inbox = []
+                    room = self.batch - len(pending)
+                    pending.extend(self.inbox[:room])
+                    del self.inbox[:room]
                 now = time.monotonic()
                 if pending and (len(pending) >= self.batch or now - opened_at >= self.linger):
                     prepared = self.engine.prepare([d.body for d in pending], [d.properties for d in pending])
@@ -167,7 +168,7 @@ class IngestConsumer:
 
     def _take(self, conn, name: str):
         ch = conn.channel()
-        ch.basic_qos(prefetch_count=max(50, self.prefetch // max(1, min(len(self.sources), 4))))
+        ch.basic_qos(prefetch_count=max(25, self.prefetch // len(self.sources)))  # `prefetch` over all sources
 
         def deliver(channel, method, properties, body):
             self.inbox.append(_Delivery(channel, method.delivery_tag, properties, body))
