@@ -36,6 +36,20 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / tick
 
 
+def children_cpu(parents: set[int]) -> float:
+    """CPU seconds of the direct children of `parents` (the router runs in a child of each ingest)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid in parents:
+            total += proc_cpu(int(pid))
+    return total
+
+
 def service_cpu() -> dict[str, float]:
     """CPU seconds of every RabbitMQ and PostgreSQL process (other users of them included)."""
     out = {"rabbitmq": 0.0, "postgres": 0.0}
@@ -96,11 +110,13 @@ def run_config(n_ingest: int, n_relay: int, events: int) -> dict:
             time.sleep(1.0)  # let the statistics of the warm-up flush
             rows0, wal0 = db_counters(db)
             cpu0 = {p.pid: proc_cpu(p.pid) for p in ingest + relays}
+            router0 = children_cpu({p.pid for p in ingest})
             svc0 = service_cpu()
             t0 = time.perf_counter()
             publish(amqp, ns, batch, None)
             t_end = wait_for(tap, [i for i, _ in batch], 600)
             cpu1 = {p.pid: proc_cpu(p.pid) for p in ingest + relays}
+            router1 = children_cpu({p.pid for p in ingest})
             svc1 = service_cpu()
             time.sleep(1.0)
             rows1, wal1 = db_counters(db)
@@ -115,6 +131,7 @@ def run_config(n_ingest: int, n_relay: int, events: int) -> dict:
         "config": f"{n_ingest} ingest, {n_relay} relay",
         "rate": n / (t_end - t0),
         "ingest_ms": [(cpu1[p.pid] - cpu0[p.pid]) * 1000 / n for p in ingest],
+        "router_ms": (router1 - router0) * 1000 / n,
         "relay_ms": [(cpu1[p.pid] - cpu0[p.pid]) * 1000 / n for p in relays],
         "rabbitmq_ms": (svc1["rabbitmq"] - svc0["rabbitmq"]) * 1000 / n,
         "postgres_ms": (svc1["postgres"] - svc0["postgres"]) * 1000 / n,
@@ -131,7 +148,7 @@ def main() -> None:
     results = [run_config(*map(int, c.split("x")), a.events) for c in a.configs.split(",")]
     print(f"{a.events} events per configuration (half ticket.opened with unique multilingual texts, half replies)")
     print(
-        "configuration        events/s   ingest cpu ms/event (each process)   relay ms/ev   rabbitmq ms/ev  "
+        "configuration        events/s   ingest cpu ms/event (each process)   router ms/ev  relay ms/ev   rabbitmq ms/ev  "
         "postgres ms/ev   pg rows/ev   WAL bytes/ev"
     )
     for r in results:
@@ -139,7 +156,7 @@ def main() -> None:
         relay = " ".join(f"{x:.2f}" for x in r["relay_ms"])
         print(
             f"{r['config']:<20} {r['rate']:8.0f}   {ingest:<18} (sum {sum(r['ingest_ms']):.2f})        "
-            f"{relay:<12}  {r['rabbitmq_ms']:8.2f}        {r['postgres_ms']:8.2f}        {r['rows']:6.1f}"
+            f"{r['router_ms']:8.2f}      {relay:<12}  {r['rabbitmq_ms']:8.2f}        {r['postgres_ms']:8.2f}        {r['rows']:6.1f}"
             f"       {r['wal']:8.0f}"
         )
     base = results[0]["rate"]
