@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit bench conformance schemas services clean
+.PHONY: install demo test test-unit lint lock bench conformance schemas schema services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[test,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,19 @@ conformance: $(STAMP) services
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
+
+schema: $(STAMP) services
+	$(BIN)/python -m tests.integration.test_migrations
+
+lock: $(STAMP)   # after changing dependencies in pyproject.toml
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra demo --python-version 3.11 -q -o requirements.lock
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP) services
 	$(BIN)/python bench/bench_pipeline.py

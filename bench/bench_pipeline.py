@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import orjson
@@ -25,6 +24,7 @@ import pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import pct, scratch
+from schemas.builders import cloudevent
 from services.amqp.publisher import coalesced
 
 BIN = Path(sys.executable).parent / "ticketflow"
@@ -62,15 +62,7 @@ def stream(n: int, tag: str) -> list[tuple[str, bytes]]:
                 "2026-03-02T09:05:00Z",
             ),
         ):
-            ev = {
-                "specversion": "1.0",
-                "id": str(uuid.uuid4()),
-                "source": "bench",
-                "type": type_,
-                "time": t,
-                "subject": s,
-                "data": data,
-            }
+            ev = cloudevent(type_, s, t, data, source="bench")
             out.append((ev["id"], json.dumps(ev).encode()))
     # interleave so consecutive events belong to different tickets, as real traffic does
     half = len(out) // 2

@@ -10,18 +10,17 @@ process on the wall clock; that process's RSS with 0 and with N pending.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import pct, rss_mb, scratch
+from schemas.builders import cloudevent_bytes
 
 BIN = Path(sys.executable).parent / "ticketflow"
 
@@ -89,24 +88,13 @@ def main():
             for i in range(n_due):
                 due = t_first + timedelta(seconds=i / a.due_rate)
                 opened = due - timedelta(hours=24)
-                bodies.append(
-                    json.dumps(
-                        {
-                            "specversion": "1.0",
-                            "id": str(uuid.uuid4()),
-                            "source": "bench",
-                            "type": "ticket.opened",
-                            "time": opened.isoformat(),
-                            "subject": f"L{i}",
-                            "data": {
-                                "merchant_id": f"m{i % 100}",
-                                "policy": "chat",
-                                "category": "order_status",
-                                "message": {"message_id": f"L{i}", "text": "where is my order"},
-                            },
-                        }
-                    ).encode()
-                )
+                data = {
+                    "merchant_id": f"m{i % 100}",
+                    "policy": "chat",
+                    "category": "order_status",
+                    "message": {"message_id": f"L{i}", "text": "where is my order"},
+                }
+                bodies.append(cloudevent_bytes("ticket.opened", f"L{i}", opened, data, source="bench"))
             with connect(db) as conn:
                 t0 = time.perf_counter()
                 for s in range(0, n_due, 200):

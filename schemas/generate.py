@@ -22,7 +22,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel
@@ -53,7 +53,7 @@ class _Event:
         self.type, self.direction, self.model = type_, direction, model
         self.inbound = direction == "in"
         # Inbound: what we accept (validation); outbound: what we emit (serialization, aliases).
-        self.mode = "validation" if self.inbound else "serialization"
+        self.mode: Literal["validation", "serialization"] = "validation" if self.inbound else "serialization"
         self.channel = "inbound" if self.inbound else "outbound"
         self.exchange = f"{{namespace}}.{direction}"
 

@@ -8,19 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .types import Id, Instant, Label, Locale, MessageText, ShortText, TimeZoneName
+from .vocabulary import Category
 
-Category = Literal[
-    "product_question",
-    "store_question",
-    "refund_request",
-    "item_problem",
-    "change_item",
-    "remove_item",
-    "change_address",
-    "order_status",
-    "shipping_tracking",
-    "other",
-]
 Author = Literal["customer", "merchant", "platform"]
 
 

@@ -6,17 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .inbound import Category
 from .types import Id, Instant, Ratio
+from .vocabulary import Category, Group, HealthState, Status
 
-Status = Literal["awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed"]
 ClockName = Literal["merchant_response", "user_confirmation", "chat_inactivity"]
 EscalationReason = Literal["merchant_late", "appeal", "unresolved", "unsatisfied", "confirmation_timeout"]
 NotificationKind = Literal["new_request", "status_changed", "platform_rejected", "deadline_soon"]
-HealthState = Literal["normal", "warning", "restricted"]
 RejectReason = Literal["malformed", "unknown_type", "invalid_data", "too_large", "invalid_transition", "unknown_ticket"]
 ReminderRejectReason = Literal["quiet_hours", "too_soon", "limit_reached", "already_answered", "not_confirming"]
-Group = Literal["pre_purchase", "post_purchase", "order_support", "other"]
 
 
 class _Out(BaseModel):

@@ -7,28 +7,42 @@ gets a clear rejection instead of a silently coerced value that skews a deadline
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z")
 
 
 def parse_rfc3339(value: object) -> datetime:
-    """RFC 3339 text with an offset, returned as aware UTC: the one way instants enter the system."""
+    """RFC 3339 text with an offset, returned as aware UTC: the one way instants enter the system.
+    The offset is mandatory (a deadline counts from a moment, which a local reading alone does not
+    fix); fractions beyond microseconds are truncated; leap seconds (":60") are refused."""
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("instant must carry a UTC offset")
         return _utc(value)
     if not isinstance(value, str):
         raise ValueError("instant must be an RFC 3339 string")
-    if not _RFC3339.match(value):
+    m = _RFC3339.match(value)
+    if not m:
         raise ValueError(f"not an RFC 3339 instant with offset: {value[:40]!r}")
-    text = value.replace("z", "Z").replace("Z", "+00:00").replace("t", "T").replace(" ", "T")
-    return _utc(datetime.fromisoformat(text))
+    y, mo, d, h, mi, s, frac, z, sign, oh, om = m.groups()
+    try:
+        if z:
+            tz = timezone.utc
+        else:
+            if int(om) >= 60 or int(oh) >= 24:
+                raise ValueError("offset out of range")
+            offset = timedelta(hours=int(oh), minutes=int(om))
+            tz = timezone(-offset if sign == "-" else offset)
+        us = int(frac[:6].ljust(6, "0")) if frac else 0
+        return _utc(datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), us, tzinfo=tz))
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"invalid RFC 3339 instant {value[:40]!r}: {e}") from None
 
 
 def _utc(value: datetime) -> datetime:
@@ -42,6 +56,8 @@ def _utc(value: datetime) -> datetime:
 def format_rfc3339(value: datetime) -> str:
     """UTC with a trailing Z; seconds precision unless the instant has a fraction. Cached: the
     events of one cause share its instant, and this runs for every outbound event and field."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()!r} has no offset to format")
     value = value.astimezone(timezone.utc)
     spec = "seconds" if value.microsecond == 0 else "microseconds"
     return value.isoformat(timespec=spec).replace("+00:00", "Z")
@@ -77,9 +93,11 @@ def _timezone(value: object) -> str:
     global _ZONES
     if _ZONES is None:
         _ZONES = frozenset(available_timezones())
-    if not isinstance(value, str) or value not in _ZONES:
+    if not isinstance(value, str):
+        raise ValueError(f"not an IANA time zone: {str(value)[:40]!r}")
+    if value not in _ZONES:
         try:
-            ZoneInfo(str(value))
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"not an IANA time zone: {str(value)[:40]!r}") from None
     return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
@@ -109,7 +109,8 @@ def declare_topology(settings: Settings) -> None:
             p.declare(conn, topology.failed_queue)
     finally:
         conn.close()
-    broker: dramatiq.Broker = make_broker(settings.amqp_url)
+    broker = make_broker(settings.amqp_url)
+    assert isinstance(broker, RabbitmqBroker)
     try:
         for actor in WORKER_ACTORS:
             broker.declare_queue(topology.worker_queue(actor), ensure=True)

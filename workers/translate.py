@@ -12,11 +12,10 @@ def register(broker: dramatiq.Broker, queue_name: str, job: TranslationJob) -> d
         job.run(ticket_id, message_id)
 
     return dramatiq.actor(
-        translate,
         broker=broker,
         queue_name=queue_name,
         actor_name="translate",
         max_retries=10,
         min_backoff=1_000,
         max_backoff=300_000,
-    )
+    )(translate)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 import pika
 
@@ -47,9 +47,9 @@ class AmqpPublisher:
     def __init__(self, amqp_url: str):
         self.params = pika.URLParameters(amqp_url)
         self.conn: pika.BlockingConnection | None = None
-        self.ch = None
+        self.ch: Any = None
 
-    def _channel(self):
+    def _channel(self) -> Any:
         if self.conn is None or self.conn.is_closed:
             self.conn = pika.BlockingConnection(self.params)
             self.ch = self.conn.channel()

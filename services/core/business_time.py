@@ -57,8 +57,8 @@ __all__ = [
     "CalendarError",
     "Calendar",
     "parse_duration",
-    "parse_instant",
-    "format_instant",
+    "local_instant",
+    "zone",
 ]
 
 _UTC = timezone.utc
@@ -85,7 +85,7 @@ class CalendarError(ValueError):
 
 
 @cache
-def _zone(key: str) -> ZoneInfo:
+def zone(key: str) -> ZoneInfo:
     """One ZoneInfo per key for the process: construction is the expensive part."""
     return ZoneInfo(key)
 
@@ -96,17 +96,27 @@ def _td_us(td: timedelta) -> int:
 
 def _offset_at_local(zi: ZoneInfo, naive: datetime) -> int:
     off = zi.utcoffset(naive)
+    assert off is not None  # a ZoneInfo always has an offset
     return (off.days * 86_400 + off.seconds) * _US + off.microseconds
 
 
 def _offset_at_instant(zi: ZoneInfo, t_us: int) -> int:
     off = (_EPOCH + timedelta(microseconds=t_us)).astimezone(zi).utcoffset()
+    assert off is not None  # a ZoneInfo always has an offset
     return _td_us(off)
 
 
 def _midnight_offset(zi: ZoneInfo, n: int) -> int:
     """Offset (us) of local midnight of date ordinal n, fold=0 (pre-transition if odd)."""
     return _offset_at_local(zi, datetime.fromordinal(n))
+
+
+def local_instant(wall: datetime, tz: str) -> datetime:
+    """The earliest instant (aware UTC) whose local clock in `tz` reads `wall` (naive) or later: an
+    ambiguous wall time (fall-back fold) is its first occurrence, one inside a spring-forward gap
+    never happens, so the transition itself (02:30 on a day jumping 02:00 -> 03:00 gives 03:00)."""
+    local_us = (wall - _EPOCH_NAIVE) // _ONE_US
+    return _EPOCH + timedelta(microseconds=_resolve_local(zone(tz), local_us))
 
 
 def _resolve_local(zi: ZoneInfo, local_us: int) -> int:
@@ -140,7 +150,7 @@ def _transition_days(key: str, year: int) -> tuple[int, ...]:
     Scanning every day (not every week or month) is what makes zones with transitions a
     few weeks apart (Morocco around Ramadan) come out right; it runs once per zone-year.
     """
-    zi = _zone(key)
+    zi = zone(key)
     first = date(year, 1, 1).toordinal()
     last = date(year, 12, 31).toordinal()
     days: list[int] = []
@@ -199,7 +209,7 @@ class Calendar:
         if not isinstance(self.timezone, str) or not self.timezone:
             raise CalendarError(f"timezone: expected an IANA time zone name, got {self.timezone!r}")
         try:
-            zi = _zone(self.timezone)
+            zi = zone(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise CalendarError(f"timezone: unknown time zone {self.timezone!r}") from None
         try:
@@ -400,7 +410,7 @@ class Calendar:
             for d in _transition_days(self.timezone, y):
                 if n0 <= d < n1 and d not in hol:
                     total += self._day(d)[3] - nominal[(d - 1) % 7]
-        return total
+        return int(total)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -546,46 +556,8 @@ def parse_duration(text: str) -> timedelta:
         if value.years or value.months:
             raise ValueError(f"duration {text!r} uses years or months, whose length is ambiguous; use days or hours")
         value = value.tdelta
+    if not isinstance(value, timedelta):
+        raise ValueError(f"invalid ISO 8601 duration {text!r}")
     if value < timedelta(0):
         raise ValueError(f"negative duration {text!r} not allowed")
     return value
-
-
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d\d):(\d\d))?\Z"
-)
-
-
-def parse_instant(text: str) -> datetime:
-    """RFC 3339 -> aware UTC datetime; the offset is mandatory because deadlines count
-    from the moment something happened, which a local reading alone does not fix.
-
-    Fractions beyond microseconds are truncated; leap seconds (":60") are refused.
-    """
-    m = _RFC3339.match(text) if isinstance(text, str) else None
-    if not m:
-        raise ValueError(f"invalid RFC 3339 instant {text!r} (expected e.g. 2026-03-02T12:00:00Z)")
-    y, mo, d, h, mi, s, frac, z, sign, oh, om = m.groups()
-    if not z and not sign:
-        raise ValueError(f"instant {text!r} has no UTC offset (add 'Z' or +hh:mm)")
-    try:
-        offset = timedelta(0)
-        if sign:
-            offset = timedelta(hours=int(oh), minutes=int(om))
-            if int(om) >= 60 or offset >= timedelta(hours=24):
-                raise ValueError("offset out of range")
-            if sign == "-":
-                offset = -offset
-        us = int(frac[:6].ljust(6, "0")) if frac else 0
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), us, tzinfo=timezone(offset))
-        return dt.astimezone(_UTC)
-    except (ValueError, OverflowError) as e:
-        raise ValueError(f"invalid RFC 3339 instant {text!r}: {e}") from None
-
-
-def format_instant(t: datetime) -> str:
-    """Aware datetime -> RFC 3339 in UTC with 'Z', microseconds only when present."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"naive datetime {t.isoformat()!r} has no offset to format")
-    return t.astimezone(_UTC).replace(tzinfo=None).isoformat() + "Z"

@@ -80,6 +80,7 @@ def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
     if ev.type != "ticket.opened":
         return None
     d = ev.data
+    assert isinstance(d, ib.TicketOpened)
     return d.message.text, d.customer.locale if d.customer else None
 
 
@@ -501,7 +502,7 @@ class Lifecycle:
         return t.customer_timezone or p.calendar.timezone
 
     def _record_message(
-        self, o: Outcome, t: Ticket, m, author: str, at: datetime, *, language: str | None = None
+        self, o: Outcome, t: Ticket, m: ib.Message, author: str, at: datetime, *, language: str | None = None
     ) -> None:
         o.messages.append(
             {"message_id": m.message_id, "author": author, "text": m.text, "at": at, "attachments": len(m.attachments)}

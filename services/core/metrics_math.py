@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
-from typing import Literal, Protocol
+from typing import Protocol
 
-HealthState = Literal["normal", "warning", "restricted"]
-HEALTH_STATES: tuple[HealthState, ...] = ("normal", "warning", "restricted")
+from schemas.vocabulary import HEALTH_STATES as HEALTH_STATES
+from schemas.vocabulary import HealthState
+
 ANSWER_WITHIN = timedelta(hours=24)
 PLATFORM_WINDOW_DAYS = 7
 HEALTH_WINDOW_DAYS = 30
@@ -122,7 +123,7 @@ class Kpis:
     tickets_counted_24h: int  # denominator of the 24 h rate
     pending_24h: int  # young unanswered tickets left out of it
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
@@ -170,7 +171,7 @@ def fold(facts: Iterable[FactLike]) -> Folded:
     policies: dict[str, str] = {}
     newest: datetime | None = None
 
-    def bump(merchant: str, at: datetime, **delta) -> None:
+    def bump(merchant: str, at: datetime, **delta: float) -> None:
         d = utc_day(at)
         for bucket in (md.setdefault((merchant, d), Counters()), pd.setdefault(d, Counters())):
             for k, v in delta.items():

@@ -6,14 +6,9 @@ always yields the same decisions however late it is processed.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
-from functools import lru_cache
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
-
-@lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+from services.core.business_time import local_instant, zone
 
 
 def in_quiet_hours(at: datetime, tz: str, start: time = time(22), end: time = time(8)) -> bool:
@@ -31,28 +26,7 @@ def next_send_time(at: datetime, tz: str, start: time = time(22), end: time = ti
     z = zone(tz)
     local = at.astimezone(z)
     day = local.date() if local.time() < end else local.date() + timedelta(days=1)
-    return _first_instant_at_or_after(datetime.combine(day, end), z)
-
-
-def _first_instant_at_or_after(wall: datetime, z: ZoneInfo) -> datetime:
-    """The earliest instant whose local clock in `z` reads `wall` (naive) or later, in UTC.
-
-    An ambiguous wall time (fall-back fold) is its first occurrence; a wall time inside a
-    spring-forward gap never happens, so the first instant after it is the transition itself
-    (02:30 on a day jumping 02:00 -> 03:00 gives 03:00, not 03:30).
-    """
-    first = wall.replace(tzinfo=z).astimezone(timezone.utc)
-    if first.astimezone(z).replace(tzinfo=None) == wall:
-        return first
-    # In a gap: fold=1 reads the wall time with the offset after the jump, an instant before it.
-    lo, hi = int(wall.replace(tzinfo=z, fold=1).timestamp()), int(first.timestamp())
-    while hi - lo > 1:  # transitions happen on whole seconds
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, z).replace(tzinfo=None) >= wall:
-            hi = mid
-        else:
-            lo = mid
-    return datetime.fromtimestamp(hi, timezone.utc)
+    return local_instant(datetime.combine(day, end), tz)
 
 
 def reminder_refusal(

@@ -12,12 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-AWAITING_MERCHANT = "awaiting_merchant"
-AWAITING_CUSTOMER = "awaiting_customer"
-USER_CONFIRMING = "user_confirming"
-AWAITING_PLATFORM = "awaiting_platform"
-CLOSED = "closed"
-STATUSES = (AWAITING_MERCHANT, AWAITING_CUSTOMER, USER_CONFIRMING, AWAITING_PLATFORM, CLOSED)
+from schemas.vocabulary import STATUSES as STATUSES
+
+AWAITING_MERCHANT, AWAITING_CUSTOMER, USER_CONFIRMING, AWAITING_PLATFORM, CLOSED = STATUSES
 OPEN_STATUSES = STATUSES[:-1]
 
 # Timer kinds: one pending timer per (ticket, kind), moved or dropped as the ticket changes.

@@ -72,9 +72,8 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 EVAL_FILE = DATA_DIR / "eval.jsonl"
 
-from services.core.taxonomy import GROUP_OF  # noqa: E402 - the one taxonomy (DOMAIN.md), shared with the core
+from services.core.taxonomy import CATEGORIES, GROUP_OF  # noqa: E402 - the one taxonomy (DOMAIN.md)
 
-CATEGORIES: tuple[str, ...] = tuple(GROUP_OF)
 #: Label set on low-confidence answers (category forced to "other").
 NEEDS_REVIEW = "needs_review"
 #: Below this top-class probability the answer is "other" + needs_review. Chosen on the

@@ -34,6 +34,7 @@ def refresh(conn, topology: Topology, policies: dict[str, Policy], limit: int = 
         changes = kpis.refresh_stale(cur, policies, limit)
         if changes:
             at = kpis.watermark(conn)
+            assert at is not None  # a merchant to re-evaluate implies facts, hence a watermark
             w = Writes(topology)
             for merchant_id, data in changes:
                 w.event(

@@ -19,7 +19,7 @@ def key(body: bytes, ev: Inbound | Rejected) -> str:
 
 def claim(cur, keys: list[str], decoded: list[tuple[bytes, Inbound | Rejected]], now: datetime) -> set[str]:
     """Record the batch's keys; returns those seen for the first time."""
-    rows = {}
+    rows: dict[str, tuple[object, ...]] = {}
     for k, (_, ev) in zip(keys, decoded, strict=True):
         if k in rows:
             continue

@@ -73,7 +73,7 @@ group by w.at
 
 
 def _counters(values) -> mm.Counters:
-    return mm.Counters(*(float(v) if c == "first_response_seconds" else int(v) for c, v in zip(_C, values)))
+    return mm.Counters(*(float(v) if c == "first_response_seconds" else int(v) for c, v in zip(_C, values)))  # type: ignore[arg-type]
 
 
 def _thresholds(policies: Mapping, policy: str | None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left
-from collections import Counter
+from collections import defaultdict
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -103,7 +103,7 @@ class Writes:
         self.topology = topology
         self._outbox: list[tuple[str, str, bytes, str | None, str]] = []
         self._timeline: list[tuple[str, datetime, str, str, str | None, str]] = []
-        self._counters: Counter[tuple[str, tuple]] = Counter()
+        self._counters: defaultdict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
         self._facts: list[Fact] = []
         self._timers: dict[tuple[str, str], datetime | None] = {}  # (ticket, kind) -> due, None = drop; last wins
         self._messages: list[tuple[str, str, str, str, datetime]] = []
@@ -173,7 +173,7 @@ class Writes:
 
     def task(self, *, cause: str, n: int, actor: str, kwargs: dict[str, Any], at: datetime) -> None:
         mid = event_id(cause, 1000 + n)
-        msg = Message(
+        msg: Message[Any] = Message(
             queue_name=self.topology.worker_queue(actor),
             actor_name=actor,
             args=(),
@@ -230,7 +230,7 @@ class Writes:
         add_counters(cur, ((n, dict(lbl), v) for (n, lbl), v in self._counters.items()))
         if self._outbox:
             cur.execute(Q["notify_outbox"])
-        self._outbox, self._timeline, self._counters, self._timers, self._messages = [], [], Counter(), {}, []
+        self._outbox, self._timeline, self._counters, self._timers, self._messages = [], [], defaultdict(float), {}, []
 
 
 # -- the relay's side of the outbox -----------------------------------------------------------------

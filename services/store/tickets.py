@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from services.core.ticket import CLOSED, Ticket
 from services.store.queries import Q
@@ -43,7 +44,11 @@ def load(conn, ticket_id: str) -> Ticket | None:
     return None if row is None else Ticket.model_validate(row[0])
 
 
-def timers_of(conn, ticket_id: str) -> list[tuple[str, object]]:
+def count_by_status(conn) -> dict[str, int]:
+    return dict(conn.execute(Q["tickets_by_status"]).fetchall())
+
+
+def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime]]:
     return conn.execute(Q["ticket_timers"], (ticket_id,)).fetchall()
 
 

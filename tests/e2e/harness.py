@@ -14,20 +14,13 @@ from pathlib import Path
 
 import pika
 
+from schemas.builders import cloudevent
+
 BIN = Path(sys.executable).parent / "ticketflow"
 
 
 def event(type_: str, subject: str, time_: str, data: dict, id_: str | None = None) -> dict:
-    return {
-        "specversion": "1.0",
-        "id": id_ or str(uuid.uuid4()),
-        "source": "tests/upstream",
-        "type": type_,
-        "time": time_,
-        "subject": subject,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    return cloudevent(type_, subject, time_, data, id=id_, source="tests/upstream")
 
 
 class Pipeline:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from schemas.builders import cloudevent_bytes
 from services.amqp.topology import Topology
 from services.components.relay import Relay
 from services.core.clock import FixedClock
@@ -22,9 +23,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
 
 def ev(type_, subject, time_, data, id_):
-    return json.dumps(
-        {"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_, "subject": subject, "data": data}
-    ).encode()
+    return cloudevent_bytes(type_, subject, time_, data, id=id_)
 
 
 def opened(subject, id_, time_="2026-03-02T09:00:00Z", policy="wish", text="hello"):

@@ -17,12 +17,12 @@ from businesstimedelta import BusinessTimeDelta, HolidayRule, LunchTimeRule, Rul
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import format_rfc3339 as format_instant
+from schemas import parse_rfc3339 as parse_instant
 from services.core.business_time import (
     Calendar,
     CalendarError,
-    format_instant,
     parse_duration,
-    parse_instant,
 )
 
 UTC = timezone.utc

@@ -51,3 +51,31 @@ def test_every_named_query_is_used_and_every_use_is_defined():
             used |= {a, b}
     assert used - set(Q) == set(), "used but not defined in services/store/queries/*.sql"
     assert set(Q) - used == set(), "defined but never used"
+
+
+def test_types_check():
+    """mypy: strict on the pure core, checked (untyped bodies included) everywhere else (pyproject)."""
+    r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_every_setting_is_documented_once_in_the_readme():
+    names = set(re.findall(r'"(TICKETFLOW_[A-Z_]+)"', (ROOT / "services" / "config.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(TICKETFLOW_[A-Z_]+)` \|", readme, re.M)
+    assert names <= set(rows), f"add to README 'Configuration': {sorted(names - set(rows))}"
+    assert len(rows) == len(set(rows)), "a setting listed twice"
+
+
+def test_the_lock_file_pins_every_dependency():
+    """CI and the image install with `-c requirements.lock`; a dependency missing from it would float."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in ("test", "demo"):
+        wanted += project["optional-dependencies"][extra]
+    norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+    pinned = {norm(m) for m in re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / "requirements.lock").read_text(), re.M)}
+    names = {norm(re.match(r"[A-Za-z0-9_.-]+", w).group()) for w in wanted}
+    assert names <= pinned, f"run `make lock`: not pinned: {sorted(names - pinned)}"

@@ -10,13 +10,13 @@ the customer's zone for quiet hours) and compared as aware datetimes.
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 import schemas
+from schemas.builders import cloudevent_bytes
 from services.core.lifecycle import Lifecycle, pending_timers
 from services.core.policies import load_policies
 from services.core.ticket import (
@@ -61,16 +61,7 @@ def event(
     """A CloudEvent dict through the real decoder, as the engine would see it."""
     if isinstance(time, str):
         time = at(time)
-    body = {
-        "specversion": "1.0",
-        "id": id or f"ev-{next(_seq)}",
-        "source": "tests",
-        "type": type_,
-        "time": time.isoformat(),
-        "subject": subject,
-        "data": data or {},
-    }
-    return schemas.decode(json.dumps(body).encode())
+    return schemas.decode(cloudevent_bytes(type_, subject, time, data or {}, id=id or f"ev-{next(_seq)}"))
 
 
 def opened_data(policy: str, text: str = "Is the blue one in stock?", *, tz: str | None = None, **extra: Any) -> dict:

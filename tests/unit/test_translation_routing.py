@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from schemas import decode
+from schemas.builders import cloudevent_bytes
 from services.core.lifecycle import Lifecycle
 from services.core.policies import load_policies
 from tests.fakes import ClassifyingLifecycle, FakeClassification
@@ -23,11 +22,7 @@ def classify(text, locale):
 
 
 def ev(type_, data, id_, time_="2026-03-02T09:00:00Z"):
-    return decode(
-        json.dumps(
-            {"specversion": "1.0", "id": id_, "source": "t", "type": type_, "time": time_, "subject": "T", "data": data}
-        ).encode()
-    )
+    return decode(cloudevent_bytes(type_, "T", time_, data, id=id_))
 
 
 def opened(text, merchant_locale="en"):

@@ -25,3 +25,6 @@ delete from outbox where id = any(%s)
 
 -- name: try_relay_leadership
 select pg_try_advisory_lock(%s)
+
+-- name: insert_dead_letter
+insert into dead_letters (queue, actor, message_id, args, error) values (%s, %s, %s, %s, %s)

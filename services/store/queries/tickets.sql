@@ -25,3 +25,6 @@ select kind, due_at from timers where ticket_id = %s order by due_at
 
 -- name: ticket_timeline
 select at, kind, type, event_id, detail from timeline where ticket_id = %s order by id
+
+-- name: tickets_by_status
+select status, count(*) from tickets group by status
