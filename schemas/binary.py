@@ -35,7 +35,7 @@ def is_binary(content_type: str | None, headers: dict | None) -> bool:
 def structured(body: bytes, content_type: str | None = None, headers: dict | None = None) -> bytes:
     """The structured-mode bytes of the event `body`/`content_type`/`headers` carry; the body itself
     when the message is not in binary mode. Raises Rejected (`malformed`, `too_large`) otherwise."""
-    if not is_binary(content_type, headers):
+    if headers is None or not is_binary(content_type, headers):
         return body
     attrs = _attributes(headers)
     event_id, subject, type_ = (_short(attrs.get(k)) for k in ("id", "subject", "type"))

@@ -22,6 +22,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pika
 import psycopg
@@ -36,7 +37,7 @@ from services.store.outbox import add_counters
 
 @dataclass
 class _Delivery:
-    channel: object
+    channel: Any  # pika BlockingChannel
     tag: int
     properties: pika.BasicProperties
     body: bytes
@@ -87,7 +88,7 @@ class IngestConsumer:
         if self.partitions:
             self.partitions.declare(conn, self.topology.failed_queue)
             control.basic_consume(self.partitions.members, on_message_callback=lambda *_: None)
-        self.held: dict[str, object] = {}
+        self.held: dict[str, Any] = {}
         self.inbox: list[_Delivery] = []
         pending: list[_Delivery] = []
         opened_at = 0.0
