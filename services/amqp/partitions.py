@@ -37,6 +37,7 @@ class PluginMissing(RuntimeError):
 class Partitions:
     namespace: str
     count: int = 8
+    exchange_type: str = "x-consistent-hash"  # the plugin's; a test names one no broker has
 
     @property
     def exchange(self) -> str:
@@ -52,13 +53,12 @@ class Partitions:
 
     def declare(self, connection: pika.BlockingConnection, failed_queue: str) -> None:
         """The hash exchange, the partition queues (bound with equal weight) and the members queue.
-        Uses a channel of its own: a broker without the plugin closes it (503 COMMAND_INVALID)."""
+        A broker without the plugin closes the connection (503 COMMAND_INVALID): PluginMissing says what to do."""
         ch = connection.channel()
         try:
-            ch.exchange_declare(
-                self.exchange, "x-consistent-hash", durable=True, arguments={"hash-header": HASH_HEADER}
-            )
-        except pika.exceptions.ChannelClosedByBroker as e:
+            ch.exchange_declare(self.exchange, self.exchange_type, durable=True, arguments={"hash-header": HASH_HEADER})
+        except (pika.exceptions.ChannelClosedByBroker, pika.exceptions.ConnectionClosedByBroker) as e:
+            # an unknown exchange type is a connection error (503 COMMAND_INVALID): the connection is gone
             if "exchange type" in str(e) or e.reply_code == 503:
                 raise PluginMissing(
                     f"RabbitMQ lacks the {PLUGIN} plugin that ticket partitions need: run "

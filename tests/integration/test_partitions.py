@@ -79,3 +79,17 @@ def test_a_tickets_events_land_in_one_partition_in_order(amqp_url, namespace, br
     assert order == sent
     assert all(len(qs) == 1 for qs in where.values())
     assert len(got) > 1  # and the tickets spread over more than one partition
+
+
+def test_a_broker_without_the_exchange_type_is_named_with_the_plugin_to_enable(amqp_url, namespace, broker_cleanup):
+    # Given partitions whose exchange type this broker does not know (as without the plugin)
+    from services.amqp.partitions import PLUGIN, PluginMissing
+
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        # When they are declared / I expect the error to say which plugin to enable, and how
+        with pytest.raises(PluginMissing, match=f"rabbitmq-plugins enable {PLUGIN}"):
+            Partitions(namespace, 2, exchange_type="x-no-such-type").declare(conn, f"{namespace}.in.failed")
+    finally:
+        if conn.is_open:
+            conn.close()
