@@ -97,7 +97,9 @@ class IngestConsumer:
         inflight: _InFlight | None = None
         try:
             while True:
+                waiting = len(self.inbox)
                 conn.process_data_events(time_limit=0.005 if not self.inbox else 0)
+                idle = len(self.inbox) == waiting  # nothing arrived for 5 ms: close the batch now
                 if self.inbox and len(pending) < self.batch:  # a batch never grows past `batch`
                     if not pending:
                         opened_at = time.monotonic()
@@ -105,7 +107,7 @@ class IngestConsumer:
                     pending.extend(self.inbox[:room])
                     del self.inbox[:room]
                 now = time.monotonic()
-                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger):
+                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or idle):
                     prepared = self.engine.prepare([d.body for d in pending], [d.properties for d in pending])
                     self._settle(db, inflight)  # the batch in flight commits while this one was prepared
                     inflight = self._start(db, committer, pending, prepared)

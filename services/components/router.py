@@ -74,11 +74,13 @@ class Router:
         log.info("router.active", queue=self.topology.ingest_queue, partitions=self.partitions.count)
         opened_at = None
         while not stop.is_set():
+            waiting = len(inbox)
             conn.process_data_events(time_limit=self.linger)
             if not inbox:
                 continue
             opened_at = opened_at or time.monotonic()
-            if len(inbox) < self.batch and time.monotonic() - opened_at < self.linger:
+            arriving = len(inbox) > waiting  # forward at once when the stream pauses, else up to `linger`
+            if arriving and len(inbox) < self.batch and time.monotonic() - opened_at < self.linger:
                 continue
             self._forward(conn, out, inbox)
             src.basic_ack(inbox[-1][0], multiple=True)
