@@ -39,7 +39,16 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 AMQP_BINDING_VERSION = "0.3.0"
 DELIVERY_MODE_PERSISTENT = 2
 DEFAULT_NAMESPACE = "ticketflow"
-REJECT_REASONS = ("malformed", "unknown_type", "invalid_data", "too_large", "invalid_transition", "unknown_ticket")
+REJECT_REASONS = (
+    "malformed",
+    "unknown_type",
+    "invalid_data",
+    "too_large",
+    "invalid_transition",
+    "unknown_ticket",
+    "missing_evidence",
+    "forbidden",
+)
 HINT = "run `python -m schemas.generate` and commit schemas/generated/"
 
 

@@ -66,6 +66,7 @@ class TicketOpened(_Data):
     response_hours: float | None = Field(default=None, ge=2, le=24 * 365, strict=True)
     order: Order | None = None
     labels: list[Label] = Field(default_factory=list, max_length=50)
+    channel: str | None = Field(default=None, min_length=1, max_length=32)  # the storefront (003)
 
 
 class MessagePosted(_Data):
@@ -74,6 +75,7 @@ class MessagePosted(_Data):
 
 class TicketResolved(_Data):
     message: Message | None = None
+    agreed: StrictBool = False  # settled with the customer outside the ticket (002: evidence required)
 
 
 class TicketUnresolved(_Data):
@@ -127,6 +129,15 @@ class TicketClosed(_Data):
     permanently: StrictBool = False
 
 
+class OrderPlaced(_Data):
+    """Not a ticket event: the subject is the order id (003 conversion)."""
+
+    merchant_id: Id
+    customer_id: Id
+    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
 INBOUND: dict[str, type[_Data]] = {
     "ticket.opened": TicketOpened,
     "message.posted": MessagePosted,
@@ -141,4 +152,7 @@ INBOUND: dict[str, type[_Data]] = {
     "ticket.reopened": TicketReopened,
     "ticket.withdrawn": TicketWithdrawn,
     "ticket.closed": TicketClosed,
+    "order.placed": OrderPlaced,
 }
+# Inbound types whose subject is not a ticket: never parked, never locked as tickets.
+NOT_TICKET_EVENTS = frozenset({"order.placed"})

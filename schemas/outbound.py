@@ -12,7 +12,16 @@ from .vocabulary import Category, Group, HealthState, Status
 ClockName = Literal["merchant_response", "user_confirmation", "chat_inactivity"]
 EscalationReason = Literal["merchant_late", "appeal", "unresolved", "unsatisfied", "confirmation_timeout"]
 NotificationKind = Literal["new_request", "status_changed", "platform_rejected", "deadline_soon"]
-RejectReason = Literal["malformed", "unknown_type", "invalid_data", "too_large", "invalid_transition", "unknown_ticket"]
+RejectReason = Literal[
+    "malformed",
+    "unknown_type",
+    "invalid_data",
+    "too_large",
+    "invalid_transition",
+    "unknown_ticket",
+    "missing_evidence",
+    "forbidden",
+]
 ReminderRejectReason = Literal["quiet_hours", "too_soon", "limit_reached", "already_answered", "not_confirming"]
 
 
@@ -27,6 +36,7 @@ class StatusChanged(_Out):
     reason: str
     caused_by: str
     permanently: bool = False
+    note: str | None = Field(default=None, max_length=2000)  # the cause's reason or note, as given (cut)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -71,6 +81,7 @@ class ReminderRejected(_Out):
 
 class Escalated(_Out):
     reason: EscalationReason
+    detail: str | None = Field(default=None, max_length=2000)  # the merchant's reason or the customer's comment
 
 
 class NotificationRequested(_Out):

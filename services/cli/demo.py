@@ -118,6 +118,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
                     engine.ingest(conn, [line.encode()])
                 settle()
             snapshot = demo_summary(conn)
+            kept = _kept(conn)
             statuses = tickets.count_by_status(conn)
     finally:
         close_workers()
@@ -127,13 +128,37 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
         "steps": steps,
         "kpis": snapshot,
         "statuses": statuses,
+        "kept": kept,
     }
+
+
+def _kept(conn) -> list[str]:
+    """What the events said, kept on the tickets (issue #13): refunds, reasons and notes, attachments,
+    and the final status of each chat (a chat waiting for the customer stays open)."""
+    out = []
+    for t in tickets.every_ticket(conn):
+        timeline = tickets.timeline_of(conn, t.id) if t.refunds else []
+        for r in t.refunds:
+            items = ", ".join(f"{i['item_id']} x{i['quantity']}" for i in r["items"])
+            moved = [d["to"] for *_, d in timeline if d.get("caused_by") == r["event_id"] and "to" in d]
+            effect = f"-> {moved[0]}" if moved else "recorded, the ticket stayed open"
+            out.append(f"{t.id:<8} refund {r['amount']} {r['currency']} for {items} at {r['at'][:19]}: {effect}")
+        for n in t.notes:
+            said = next(f"{k}: {n[k][:60]!r}" for k in ("reason", "note", "comment") if k in n)
+            out.append(f"{t.id:<8} {n['type']} {said}")
+        for a in t.attachments:
+            out.append(f"{t.id:<8} attachment {a['url']} ({a['content_type']}, {a['size_bytes']} bytes)")
+        if t.policy == "chat":
+            closed = " permanently" if t.permanently_closed else ""
+            out.append(f"{t.id:<8} chat on {t.channel or '-'}: {t.status}{closed}")
+    return out
 
 
 def _describe(e: dict) -> str:
     d, t = e["data"], e["type"]
     if t == "ticket.status_changed":
-        return f"{d['from'] or '(new)'} -> {d['to']}  [{d['reason']}; by {d['caused_by'][:24]}]"
+        note = f"  note: {d['note'][:50]!r}" if d.get("note") else ""
+        return f"{d['from'] or '(new)'} -> {d['to']}  [{d['reason']}; by {d['caused_by'][:24]}]{note}"
     if t == "ticket.classified":
         return (
             f"{d['group']}/{d['category']}{' URGENT' if d['urgent'] else ''} lang={d['language']} "
@@ -146,14 +171,16 @@ def _describe(e: dict) -> str:
         return f"{d['clock']} due {d['due_at']}{late}"
     if t == "survey.dispatched":
         return f"attempt {d['attempt']} sent {d['sent_at']}"
-    if t in ("survey.reminder_rejected", "ticket.escalated"):
+    if t == "ticket.escalated":
+        return d["reason"] + (f"  detail: {d['detail'][:50]!r}" if d.get("detail") else "")
+    if t == "survey.reminder_rejected":
         return d["reason"]
     if t == "notification.requested":
         return d["kind"]
     if t == "merchant.health_changed":
         return f"{d.get('previous')} -> {d['state']} (csat={d['csat']}, late={d['late_response_ratio']})"
     if t == "event.rejected":
-        return f"{d['reason']}: {d.get('detail') or ''}"[:90]
+        return f"{d['reason']}: {d.get('detail') or ''}"[:110]
     return json.dumps(d)[:80]
 
 
@@ -177,6 +204,9 @@ def _print(report: dict, as_json: bool, out) -> None:
             if e["type"] == "notification.requested":
                 continue
             w(f"  {e['time']}  {e['type']:<26} {_describe(e)}\n")
+    w("\nwhat the events said, kept on the tickets\n")
+    for line in report["kept"]:
+        w(f"  {line}\n")
     w("\nrejected input (kept in <ns>.in.rejected with the reason)\n")
     for headers, _body in report["rejected"]:
         w(f"  {headers.get('x-ticketflow-reason'):<18} {headers.get('x-ticketflow-detail', '')[:70]}\n")

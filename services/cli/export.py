@@ -3,9 +3,12 @@ seed 002: at most 50 000 rows at once, no second export within 1 minute).
 
 Ticket columns only, never customer text. Filters: `--status` (a status, a comma list, `open`
 = every status but closed, `all`; default `open`, as the list's default in seed 004),
-`--category` (a category or a comma list), `--since`/`--until` on the creation time
-(`since <= opened_at < until`). Sorted by waiting time, longest first: open tickets before
-closed ones, each by the time since their last change (`updated_at`, oldest first).
+`--category` (a category or a comma list), `--channel` (the storefront, or a comma list),
+`--since`/`--until` on the creation time (`since <= opened_at < until`). Sorted by waiting time,
+longest first (003 "urutkan berdasarkan waktu tunggu"): open tickets before closed ones; among them
+the tickets waiting for the merchant, longest since they entered `awaiting_merchant` first, then the
+ones waiting on someone else (the customer, the platform), oldest first. `flags` are 003's chat
+states at the moment of the export (services.core.chat_state).
 
 The 60 s limit is claimed on the database clock before the rows are read, with a conditional
 upsert, so two racing exports of one merchant cannot both pass; a refused export exits 1.
@@ -26,6 +29,8 @@ from typing import IO
 
 from schemas import format_rfc3339, parse_rfc3339
 from services.config import Settings
+from services.core.chat_state import chat_flags
+from services.core.clock import SystemClock
 from services.core.taxonomy import CATEGORIES
 from services.core.ticket import CLOSED, STATUSES
 from services.store.db import connect
@@ -43,10 +48,13 @@ COLUMNS = (
     "urges",
     "policy",
     "order_id",
+    "channel",
+    "waiting_since",
+    "flags",
 )
 # DOMAIN "Working the list": longest waiting first, or newest (003); urges and time left order the work (002).
 SORTS = {
-    "waiting": "updated_at, opened_at, id",
+    "waiting": "waiting_since nulls last, opened_at, id",
     "newest": "opened_at desc, id",
     "priority": "urges desc, due_at nulls last, opened_at, id",
 }
@@ -138,6 +146,13 @@ def _query(args) -> dict:
         where.append("opened_at < %s")
         params.append(until)
         filters["until"] = format_rfc3339(until)
+    if getattr(args, "channel", None):
+        channels = [c.strip() for c in args.channel.split(",") if c.strip()]
+        if not channels or any(len(c) > 32 for c in channels):
+            raise Usage(f"--channel: expected one or more channel names of at most 32 characters, got {args.channel!r}")
+        where.append("channel = any(%s)")
+        params.append(channels)
+        filters["channel"] = ",".join(channels)
     for option, column in (("order", "order_id"), ("ticket", "id")):
         value = getattr(args, option, None)
         if value:
@@ -148,7 +163,8 @@ def _query(args) -> dict:
         raise Usage("--since must be before --until")
     order = SORTS[getattr(args, "sort", None) or "waiting"]
     sql = (
-        f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id from tickets"
+        f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id, channel,"
+        f" waiting_since from tickets"
         f" where {' and '.join(where)}"
         f" order by (status = '{CLOSED}'), {order} limit %s"
     )
@@ -186,6 +202,7 @@ def _claim(conn, merchant_id: str, filters: dict) -> str | None:
 
 def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
     written, more = 0, False
+    now = SystemClock().now()
     with conn.cursor(name="ticketflow_export") as cur:
         cur.itersize = 2000
         cur.execute(q["sql"], [*q["params"], MAX_ROWS + 1])
@@ -197,15 +214,15 @@ def _write(conn, q: dict, fmt: str, sink: IO[str]) -> tuple[int, bool]:
                 more = True
                 break
             if fmt == "jsonl":
-                sink.write(json.dumps(dict(zip(COLUMNS, _json_row(row))), ensure_ascii=False) + "\n")
+                sink.write(json.dumps(dict(zip(COLUMNS, _json_row(row, now))), ensure_ascii=False) + "\n")
             else:
-                w.writerow(_csv_row(row))
+                w.writerow(_csv_row(row, now))
             written += 1
     return written, more
 
 
-def _json_row(r) -> list:
-    id_, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id = r
+def _json_row(r, now: datetime) -> list:
+    id_, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id, channel, waiting = r
     return [
         id_,
         status,
@@ -217,11 +234,16 @@ def _json_row(r) -> list:
         int(urges),
         policy,
         order_id,
+        channel,
+        format_rfc3339(waiting) if waiting else None,
+        chat_flags(status, due_at, now),
     ]
 
 
-def _csv_row(r) -> list:
-    return ["" if v is None else ("true" if v is True else "false" if v is False else v) for v in _json_row(r)]
+def _csv_row(r, now: datetime) -> list:
+    row = _json_row(r, now)
+    row[-1] = " ".join(row[-1])
+    return ["" if v is None else ("true" if v is True else "false" if v is False else v) for v in row]
 
 
 @contextmanager

@@ -51,12 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--until")
     e.add_argument("--order", help="only tickets about this order id")
     e.add_argument("--ticket", help="only this ticket id")
+    e.add_argument("--channel", help="only tickets from this storefront channel (or a comma list)")
     e.add_argument(
         "--sort",
         choices=("waiting", "newest", "priority"),
         default="waiting",
-        help="waiting: longest waiting first (default); newest: newest first; priority: most urged, "
-        "then least time left",
+        help="waiting: longest waiting for the merchant first (default; tickets waiting on someone else "
+        "after them); newest: newest first; priority: most urged, then least time left",
     )
     e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     e.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")

@@ -21,7 +21,7 @@ from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
 from services.logs import log
-from services.store import kpis
+from services.store import conversion, kpis
 from services.store.db import connect
 
 P = "ticketflow_"
@@ -108,6 +108,16 @@ class DatabaseCollector:
         g = GaugeMetricFamily(P + "merchants", "Merchants by health state.", labels=["health"])
         for state in HEALTH_STATES:
             g.add_metric([state], snap.get("merchants", {}).get(state, 0))
+        yield g
+        at = conversion.as_of(conn, kpis.watermark(conn), now)  # event time, as every other KPI window here
+        g = GaugeMetricFamily(
+            P + "conversion_revenue",
+            "Revenue of orders placed within 7 days after the buyer's chat was answered (003), platform-wide, "
+            "orders of the last 7 days, by ISO 4217 currency.",
+            labels=["currency"],
+        )
+        for currency, revenue in conversion.platform_revenue(conn, at).items():
+            g.add_metric([currency], revenue)
         yield g
         for name, sql, doc in (
             ("timers_pending", "select count(*) from timers", "Durable timers not yet fired."),

@@ -38,6 +38,12 @@ from services.core.ticket import (
 
 MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
 MERCHANT_ACTIONS_FROM = (AWAITING_MERCHANT, AWAITING_CUSTOMER)
+NOTE_LIMIT = 2000  # CONTRACT: reasons and notes travel on outbound events cut at 2,000 characters
+
+
+def cut(text: str | None) -> str | None:
+    """A reason, note or comment as it travels on an outbound event: as given, at most NOTE_LIMIT long."""
+    return None if text is None else text[:NOTE_LIMIT]
 
 
 def pending_timers(t: Ticket) -> dict[str, datetime]:
@@ -53,7 +59,7 @@ def pending_timers(t: Ticket) -> dict[str, datetime]:
         out[T_SURVEY] = s.scheduled_for
     if t.status == USER_CONFIRMING and t.confirmation_due_at is not None and not s.answered:
         out[T_CONFIRMATION] = t.confirmation_due_at
-    if t.is_open and t.inactivity_due_at is not None:
+    if t.status == AWAITING_MERCHANT and t.inactivity_due_at is not None:
         out[T_INACTIVITY] = t.inactivity_due_at
     return out
 
@@ -101,6 +107,8 @@ class Lifecycle:
             if classification is None:
                 raise ValueError("ticket.opened needs its classification (see classification_key)")
             return self._opened(ev, classification)
+        if HANDLERS[ev.type] is None:
+            raise ValueError(f"{ev.type} is not applied to a ticket")
         if ticket is None:
             return Outcome(None, rejection=("unknown_ticket", "no ticket.opened for this subject"))
         t = ticket.clone()
@@ -142,11 +150,13 @@ class Lifecycle:
                 o.timers[T_CONFIRMATION] = None
                 self._escalate(o, t, p, "confirmation_timeout", due, cause)
         elif kind == T_INACTIVITY:
-            if t.is_open and t.inactivity_due_at == due:
+            # 003: a session ignored by the agent for more than 7 days closes for good; only a chat
+            # still waiting for the merchant since the clock started can be ignored by the agent.
+            if t.status == AWAITING_MERCHANT and t.inactivity_due_at == due:
                 o.emit("sla.breached", clock=CI, due_at=due, policy=p.name)
                 t.inactivity_due_at = None
                 o.timers[T_INACTIVITY] = None
-                self._move(o, t, p, CLOSED, "inactivity", cause, due, permanently=True)
+                self._move(o, t, p, CLOSED, "ignored", cause, due, permanently=True)
         else:
             raise ValueError(f"unknown timer kind {kind!r}")
 
@@ -182,6 +192,8 @@ class Lifecycle:
             labels=labels,
             response_hours=d.response_hours,
             order=d.order.model_dump(mode="json") if d.order else None,
+            channel=d.channel,
+            customer_id=cust.id if cust else None,
         )
         o = Outcome(t)
         o.emit("ticket.status_changed", **{"from": None}, to=AWAITING_MERCHANT, reason="opened", caused_by=ev.id)
@@ -200,8 +212,7 @@ class Lifecycle:
             model_confidence=model.confidence,
         )
         self._start_merchant_clock(o, t, p, ev.time)
-        if p.chat_inactivity is not None:
-            self._restart_inactivity(o, t, p, ev.time)
+        self._start_inactivity(o, t, p, ev.time)
         o.facts.append(Fact("opened", t.merchant_id, p.name, ev.time))
         self._record_message(o, t, d.message, "customer", ev.time, language=model.language)
         return o
@@ -215,35 +226,52 @@ class Lifecycle:
             self._move(o, t, p, AWAITING_MERCHANT, "customer_replied", ev.id, ev.time)
         elif m.author == "merchant":
             self._merchant_activity(o, t, p, ev.time)
+            self._chat_answered(o, t, p, ev.time)
             if t.status == AWAITING_MERCHANT:
                 self._move(o, t, p, AWAITING_CUSTOMER, "merchant_replied", ev.id, ev.time, fulfils=True)
 
     def _resolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status not in MERCHANT_ACTIONS_FROM:
             return self._reject(o, f"ticket.resolved from {t.status}")
-        m = ev.data.message  # type: ignore[attr-defined]
+        d: ib.TicketResolved = ev.data  # type: ignore[assignment]
+        m = d.message
+        if p.evidence_after_settlement and (t.refunds or t.refund or d.agreed) and not (m and m.attachments):
+            # 002: already refunded or agreed with the customer, the reply must carry the evidence
+            settled = "agreed with the customer" if d.agreed else "refunded"
+            o.rejection = ("missing_evidence", f"ticket.resolved on a {settled} {p.name} ticket needs an attachment")
+            return
         if m is not None:
             self._record_message(o, t, m, "merchant", ev.time)
+            self._chat_answered(o, t, p, ev.time)
         to = USER_CONFIRMING if p.user_confirmation is not None else CLOSED
         self._move(o, t, p, to, "resolved", ev.id, ev.time, fulfils=True)
-        self._merchant_activity(o, t, p, ev.time)  # after the move: a close restarts no inactivity clock
+        self._merchant_activity(o, t, p, ev.time)
         self._start_survey(o, t, p, ev.time)
 
     def _unresolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status not in MERCHANT_ACTIONS_FROM:
             return self._reject(o, f"ticket.unresolved from {t.status}")
+        reason = ev.data.reason  # type: ignore[attr-defined]
+        self._keep(t, ev, "reason", reason)
         self._merchant_activity(o, t, p, ev.time)
-        self._escalate(o, t, p, "unresolved", ev.time, ev.id, fulfils=True)
+        self._escalate(o, t, p, "unresolved", ev.time, ev.id, fulfils=True, detail=reason)
 
     def _appealed(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status not in MERCHANT_ACTIONS_FROM:
             return self._reject(o, f"ticket.appealed from {t.status}")
+        reason = ev.data.reason  # type: ignore[attr-defined]
+        self._keep(t, ev, "reason", reason)
         self._merchant_activity(o, t, p, ev.time)
-        self._escalate(o, t, p, "appeal", ev.time, ev.id, fulfils=True)
+        self._escalate(o, t, p, "appeal", ev.time, ev.id, fulfils=True, detail=reason)
 
     def _refunded(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if not t.is_open:
             return self._reject(o, "ticket.refunded on a closed ticket")
+        if not p.refundable(t.group):
+            groups = ", ".join(p.refund_groups or ())
+            return self._reject(
+                o, f"ticket.refunded on a {t.group} ticket: {p.name} refunds {groups or 'nothing'} only"
+            )
         d: ib.TicketRefunded = ev.data  # type: ignore[assignment]
         items = [{"item_id": i, "quantity": 1} if isinstance(i, str) else i.model_dump() for i in d.items]
         t.refund = {
@@ -253,22 +281,29 @@ class Lifecycle:
             "at": ev.time.isoformat(),
             "event_id": ev.id,
         }
+        t.refunds = [*t.refunds, t.refund]
+        o.detail = {"items": items, "amount": t.refund["amount"], "currency": d.currency}
+        if not p.refund_closes:
+            return  # 002: recorded; not a reply either, so no response is counted and the clock runs on
         self._move(o, t, p, CLOSED, "refunded", ev.id, ev.time, fulfils=True)
-        self._merchant_activity(o, t, p, ev.time)  # after the move: a close restarts no inactivity clock
+        self._merchant_activity(o, t, p, ev.time)
 
     def _platform_decided(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if t.status != AWAITING_PLATFORM:
             return self._reject(o, f"ticket.platform_decided from {t.status}")
         d: ib.PlatformDecided = ev.data  # type: ignore[assignment]
+        self._keep(t, ev, "note", d.note)
         if d.decision == "approved":
-            self._move(o, t, p, CLOSED, "platform_approved", ev.id, ev.time)
+            self._move(o, t, p, CLOSED, "platform_approved", ev.id, ev.time, note=d.note)
         else:
             if d.response_hours is not None:
                 t.response_hours = d.response_hours
-            self._move(o, t, p, AWAITING_MERCHANT, "platform_rejected", ev.id, ev.time)
+            self._move(o, t, p, AWAITING_MERCHANT, "platform_rejected", ev.id, ev.time, note=d.note)
 
     def _survey_answered(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         rating = ev.data.rating  # type: ignore[attr-defined]
+        comment = ev.data.comment  # type: ignore[attr-defined]
+        self._keep(t, ev, "comment", comment)
         if t.rating is None:  # CSAT counts one answer per ticket
             t.rating = rating
             o.facts.append(Fact("rating", t.merchant_id, p.name, ev.time, value=float(rating)))
@@ -283,9 +318,9 @@ class Lifecycle:
             return
         self._end_confirmation(o, t, p, fulfilled=True)
         if rating >= 4:
-            self._move(o, t, p, CLOSED, "survey_satisfied", ev.id, ev.time)
+            self._move(o, t, p, CLOSED, "survey_satisfied", ev.id, ev.time, note=comment)
         else:
-            self._escalate(o, t, p, "unsatisfied", ev.time, ev.id)
+            self._escalate(o, t, p, "unsatisfied", ev.time, ev.id, detail=comment)
 
     def _reminder_requested(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         s = t.survey
@@ -319,19 +354,25 @@ class Lifecycle:
             return self._reject(o, f"ticket.reopened from {t.status}")
         if t.permanently_closed:
             return self._reject(o, "ticket.reopened on a permanently closed ticket")
-        self._move(o, t, p, AWAITING_MERCHANT, "reopened", ev.id, ev.time)
-        if p.chat_inactivity is not None:
-            self._restart_inactivity(o, t, p, ev.time)
+        reason = ev.data.reason  # type: ignore[attr-defined]
+        self._keep(t, ev, "reason", reason)
+        self._move(o, t, p, AWAITING_MERCHANT, "reopened", ev.id, ev.time, note=reason)
 
     def _withdrawn(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if not t.is_open:
             return self._reject(o, "ticket.withdrawn on a closed ticket")
-        self._move(o, t, p, CLOSED, "withdrawn", ev.id, ev.time)
+        if not p.withdrawable:
+            return self._reject(o, f"a {p.name} request cannot be withdrawn")
+        reason = ev.data.reason  # type: ignore[attr-defined]
+        self._keep(t, ev, "reason", reason)
+        self._move(o, t, p, CLOSED, "withdrawn", ev.id, ev.time, note=reason)
 
     def _closed(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if not t.is_open:
             return self._reject(o, "ticket.closed on a closed ticket")
         d: ib.TicketClosed = ev.data  # type: ignore[assignment]
+        if not p.merchant_can_close and d.by != "platform":
+            return self._reject(o, f"a {p.name} request is closed only by the platform, not by {d.by or 'unnamed'}")
         self._move(
             o, t, p, CLOSED, f"closed_by_{d.by}" if d.by else "closed", ev.id, ev.time, permanently=d.permanently
         )
@@ -340,6 +381,12 @@ class Lifecycle:
     @staticmethod
     def _reject(o: Outcome, detail: str) -> None:
         o.rejection = ("invalid_transition", detail)
+
+    @staticmethod
+    def _keep(t: Ticket, ev: Inbound, field_: str, text: str | None) -> None:
+        """What an event said (a reason, a note, a comment) stays on the ticket, as given."""
+        if text:
+            t.notes = [*t.notes, {"at": ev.time.isoformat(), "event_id": ev.id, "type": ev.type, field_: text}]
 
     def _move(
         self,
@@ -353,21 +400,28 @@ class Lifecycle:
         *,
         fulfils: bool = False,
         permanently: bool = False,
+        note: str | None = None,
     ) -> None:
         """Change status, ending and starting the clocks that belong to the old and new status."""
         frm = t.status
         if frm == AWAITING_MERCHANT:
             self._end_merchant_clock(o, t, p, at, fulfilled=fulfils)
+            self._end_inactivity(o, t, p, fulfilled=fulfils)
         if frm == USER_CONFIRMING and to != USER_CONFIRMING:
             self._end_confirmation(o, t, p, fulfilled=False)
         t.status = to
         if to == CLOSED:
             t.permanently_closed = permanently
-            if t.inactivity_due_at is not None:
-                o.emit("sla.cancelled", clock=CI, due_at=t.inactivity_due_at, policy=p.name)
-                t.inactivity_due_at = None
-                o.timers[T_INACTIVITY] = None
-        o.emit("ticket.status_changed", **{"from": frm}, to=to, reason=reason, caused_by=cause, permanently=permanently)
+        extra = {"note": cut(note)} if note else {}
+        o.emit(
+            "ticket.status_changed",
+            **{"from": frm},
+            to=to,
+            reason=reason,
+            caused_by=cause,
+            permanently=permanently,
+            **extra,
+        )
         kind = "platform_rejected" if reason == "platform_rejected" else "status_changed"
         o.emit("notification.requested", kind=kind, status=to)
         if to == AWAITING_MERCHANT:
@@ -375,12 +429,22 @@ class Lifecycle:
                 t.survey.scheduled_for = None
                 o.timers[T_SURVEY] = None
             self._start_merchant_clock(o, t, p, at)
+            self._start_inactivity(o, t, p, at)
 
     def _escalate(
-        self, o: Outcome, t: Ticket, p: Policy, reason: str, at: datetime, cause: str, *, fulfils: bool = False
+        self,
+        o: Outcome,
+        t: Ticket,
+        p: Policy,
+        reason: str,
+        at: datetime,
+        cause: str,
+        *,
+        fulfils: bool = False,
+        detail: str | None = None,
     ) -> None:
-        o.emit("ticket.escalated", reason=reason)
-        self._move(o, t, p, AWAITING_PLATFORM, reason, cause, at, fulfils=fulfils)
+        o.emit("ticket.escalated", reason=reason, **({"detail": cut(detail)} if detail else {}))
+        self._move(o, t, p, AWAITING_PLATFORM, reason, cause, at, fulfils=fulfils, note=detail)
 
     def _start_merchant_clock(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
         duration = p.response_for(t.urgent, t.response_hours)
@@ -438,7 +502,7 @@ class Lifecycle:
         o.timers[T_WARNING] = None
 
     def _merchant_activity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
-        """Any merchant act: the first one is the first response; each restarts a chat's inactivity clock."""
+        """Any merchant act that answers: the first one is the first response."""
         if t.first_response_at is None:
             t.first_response_at = at
             o.facts.append(
@@ -451,17 +515,33 @@ class Lifecycle:
                     opened_at=t.opened_at,
                 )
             )
-        if p.chat_inactivity is not None and t.is_open:
-            self._restart_inactivity(o, t, p, at)
 
-    def _restart_inactivity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
-        assert p.chat_inactivity is not None
-        due = at + p.chat_inactivity  # wall-clock time by contract
-        if t.inactivity_due_at is not None and due <= t.inactivity_due_at:
-            return  # an out-of-order older act never shortens the clock
+    def _chat_answered(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        """A merchant answer on a chat: what a later order of the same customer converts from (003)."""
+        if p.chat_inactivity is not None and t.customer_id:
+            o.facts.append(Fact("chat_answered", t.merchant_id, p.name, at, customer_id=t.customer_id))
+
+    def _start_inactivity(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        """003, CONTRACT (corrected): a chat entering `awaiting_merchant` gets a fresh 7 days (wall-clock);
+        it runs only while the chat waits for the merchant, so a further customer message (no status
+        change) does not restart it."""
+        if p.chat_inactivity is None:
+            return
+        due = at + p.chat_inactivity
         t.inactivity_due_at = due
         o.timers[T_INACTIVITY] = due
         o.emit("sla.activated", clock=CI, due_at=due, policy=p.name)
+
+    def _end_inactivity(self, o: Outcome, t: Ticket, p: Policy, *, fulfilled: bool) -> None:
+        """Leaving `awaiting_merchant` stops the chat's clock: fulfilled by a merchant act, else cancelled."""
+        if t.inactivity_due_at is None:
+            return
+        if fulfilled:
+            o.emit("sla.fulfilled", clock=CI, due_at=t.inactivity_due_at, policy=p.name, late=False)
+        else:
+            o.emit("sla.cancelled", clock=CI, due_at=t.inactivity_due_at, policy=p.name)
+        t.inactivity_due_at = None
+        o.timers[T_INACTIVITY] = None
 
     def _start_survey(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
         t.survey = Survey(cycle=t.survey.cycle + 1)
@@ -507,6 +587,12 @@ class Lifecycle:
         o.messages.append(
             {"message_id": m.message_id, "author": author, "text": m.text, "at": at, "attachments": len(m.attachments)}
         )
+        if m.attachments:
+            kept = [{"message_id": m.message_id, "author": author, **a.model_dump()} for a in m.attachments]
+            t.attachments = [*t.attachments, *kept]
+            o.detail = {**o.detail, "attachments": kept}
+        if author == "merchant":
+            return self._translate_for_customer(o, t, m)
         if author != "customer":
             return
         if self.languages is not None:
@@ -523,6 +609,19 @@ class Lifecycle:
                     provider="identity",
                     translated=False,
                 )
+                return
+        o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
+
+    def _translate_for_customer(self, o: Outcome, t: Ticket, m: ib.Message) -> None:
+        """000: answer customers in their own language. A merchant message in another language than the
+        customer's gets a `message.translated` into it, by the same translate worker; one already in the
+        customer's language needs nothing (no identity event: the customer reads the original)."""
+        if self.languages is not None:
+            target = self.languages.normalize(t.customer_locale) if t.customer_locale else t.language
+            if not target or target == "und":
+                return  # nothing known about the customer's language: nothing to translate into
+            source = self.languages.detect(m.text, t.merchant_locale)
+            if source == target:
                 return
         o.tasks.append(Task("translate", {"ticket_id": t.id, "message_id": m.message_id}))
 
@@ -544,4 +643,5 @@ HANDLERS: dict[str, Handler | None] = {
     "ticket.reopened": Lifecycle._reopened,
     "ticket.withdrawn": Lifecycle._withdrawn,
     "ticket.closed": Lifecycle._closed,
+    "order.placed": None,  # not a ticket event (subject = order id): services.store.conversion records it
 }

@@ -14,8 +14,8 @@ A young ticket already answered counts at once: its outcome is final.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 
@@ -160,31 +160,45 @@ class Folded:
     merchant_days: dict[tuple[str, date], Counters]
     platform_days: dict[date, Counters]
     pending: dict[tuple[str, datetime], int]  # (merchant, opened_at) -> + opened / - answered
-    policies: dict[str, str]  # merchant -> policy of its last fact
+    policies: dict[str, str]  # merchant -> policy of its last fact (health-counting facts only)
     newest: datetime | None
+    policy_days: dict[tuple[str, str, date], Counters] = field(default_factory=dict)  # every policy
 
 
-def fold(facts: Iterable[FactLike]) -> Folded:
+def fold(facts: Iterable[FactLike], counts_toward_health: Callable[[str], bool] = lambda _policy: True) -> Folded:
+    """Fold facts into day buckets. A fact whose policy does not count toward merchant health (002:
+    Douyin service requests do not affect the shop's score) goes to the platform and per-policy
+    buckets only, never to the merchant's health buckets."""
     md: dict[tuple[str, date], Counters] = {}
     pd: dict[date, Counters] = {}
+    pol: dict[tuple[str, str, date], Counters] = {}
     pending: dict[tuple[str, datetime], int] = {}
     policies: dict[str, str] = {}
     newest: datetime | None = None
+    health = True
+    policy = ""
 
     def bump(merchant: str, at: datetime, **delta: float) -> None:
         d = utc_day(at)
-        for bucket in (md.setdefault((merchant, d), Counters()), pd.setdefault(d, Counters())):
+        buckets = [pd.setdefault(d, Counters()), pol.setdefault((merchant, policy, d), Counters())]
+        if health:
+            buckets.append(md.setdefault((merchant, d), Counters()))
+        for bucket in buckets:
             for k, v in delta.items():
                 setattr(bucket, k, getattr(bucket, k) + v)
 
     for f in facts:
-        policies[f.merchant_id] = f.policy
+        policy = f.policy
+        health = counts_toward_health(f.policy)
+        if health:
+            policies[f.merchant_id] = f.policy
         at = f.at.astimezone(timezone.utc)
         newest = at if newest is None or at > newest else newest
         if f.kind == "opened":
             bump(f.merchant_id, at, opened=1)
             key = (f.merchant_id, at)
-            pending[key] = pending.get(key, 0) + 1
+            if health:
+                pending[key] = pending.get(key, 0) + 1
         elif f.kind == "first_response":
             seconds = float(f.value or 0.0)
             bump(f.merchant_id, at, first_responses=1, first_response_seconds=seconds)
@@ -192,11 +206,12 @@ def fold(facts: Iterable[FactLike]) -> Folded:
             if answered_in_time(seconds):
                 bump(f.merchant_id, opened_at, answered_24h=1)
             key = (f.merchant_id, opened_at)
-            pending[key] = pending.get(key, 0) - 1
+            if health:
+                pending[key] = pending.get(key, 0) - 1
         elif f.kind == "response":
             bump(f.merchant_id, at, responses=1, late=int(bool(f.late)))
         elif f.kind == "rating":
             bump(f.merchant_id, at, rated=1, satisfied=int((f.value or 0) >= SATISFIED_FROM))
         else:
             raise ValueError(f"unknown fact kind {f.kind!r}")
-    return Folded(md, pd, {k: v for k, v in pending.items() if v}, policies, newest)
+    return Folded(md, pd, {k: v for k, v in pending.items() if v}, policies, newest, pol)

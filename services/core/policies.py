@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.core.business_time import Calendar, CalendarError, parse_duration
+from services.core.taxonomy import GROUPS
 
 BreachAction = Literal["escalate", "escalate_post_purchase", "count_late"]
 BREACH_ACTIONS = ("escalate", "escalate_post_purchase", "count_late")
@@ -52,6 +53,16 @@ class Policy:
     max_reminders: int = 2
     reminder_spacing: timedelta = timedelta(hours=1)
     health: HealthThresholds = field(default_factory=HealthThresholds)
+    # The seeds' per-policy rules (CONTRACT "Per policy"): what a requester or merchant may do here.
+    withdrawable: bool = True  # 002: a Douyin service request cannot be revoked
+    merchant_can_close: bool = True  # False: `ticket.closed` only with by = platform (002)
+    refund_closes: bool = True  # 002: a Douyin refund is recorded, the request stays open
+    refund_groups: tuple[str, ...] | None = None  # groups a refund applies to; None = all (000: post_purchase)
+    evidence_after_settlement: bool = False  # 002: a resolve after a refund / agreement needs an attachment
+    counts_toward_health: bool = True  # 002: service requests do not affect the shop's score
+
+    def refundable(self, group: str) -> bool:
+        return self.refund_groups is None or group in self.refund_groups
 
     def response_for(self, urgent: bool, agreed_hours: float | None) -> timedelta:
         """An agreed limit wins (DOMAIN 002: platform may set one of at least 2 h), then urgency."""
@@ -71,6 +82,7 @@ BUILTIN: dict[str, Policy] = {
         calendar=Calendar.always_open("UTC"),
         response=timedelta(hours=48),
         breach_action="escalate_post_purchase",
+        refund_groups=("post_purchase",),
     ),
     "douyin": Policy(
         name="douyin",
@@ -79,6 +91,11 @@ BUILTIN: dict[str, Policy] = {
         urgent_response=timedelta(hours=2),
         user_confirmation=timedelta(hours=48),
         breach_action="escalate",
+        withdrawable=False,
+        merchant_can_close=False,
+        refund_closes=False,
+        evidence_after_settlement=True,
+        counts_toward_health=False,
     ),
     "chat": Policy(
         name="chat",
@@ -105,7 +122,20 @@ _POLICY_KEYS = {
     "max_reminders",
     "reminder_spacing",
     "health",
+    "withdrawable",
+    "merchant_can_close",
+    "refund_closes",
+    "refund_groups",
+    "evidence_after_settlement",
+    "counts_toward_health",
 }
+_RULE_FLAGS = (
+    "withdrawable",
+    "merchant_can_close",
+    "refund_closes",
+    "evidence_after_settlement",
+    "counts_toward_health",
+)
 
 
 def _duration(where: str, value: Any, *, optional: bool = True, positive: bool = False) -> timedelta | None:
@@ -131,6 +161,18 @@ def _duration(where: str, value: Any, *, optional: bool = True, positive: bool =
         hint = ' (false or "none" disables it)' if optional else ""
         raise PolicyError(f"{where}: must be longer than zero{hint}")
     return d
+
+
+def _groups(where: str, value: Any) -> tuple[str, ...] | None:
+    """`"all"`, or a list of ticket groups (DOMAIN "Ticket kinds"); an empty list refunds nothing."""
+    if value == "all":
+        return None
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise PolicyError(f'{where}: expected "all" or a list of groups ({", ".join(GROUPS)})')
+    bad = [g for g in value if g not in GROUPS]
+    if bad:
+        raise PolicyError(f"{where}: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})")
+    return tuple(dict.fromkeys(value))
 
 
 _SOME_INSTANT = datetime(2000, 1, 3, tzinfo=timezone.utc)
@@ -195,10 +237,13 @@ def _policy(name: str, spec: dict[str, Any], base: Policy | None, calendars: dic
             changes[attr] = _duration(f"{where}.{key}", spec[key], positive=positive)
     if "reminder_spacing" in spec:
         changes["reminder_spacing"] = _duration(f"{where}.reminder_spacing", spec["reminder_spacing"], optional=False)
-    if "allow_agreed" in spec:
-        if not isinstance(spec["allow_agreed"], bool):
-            raise PolicyError(f"{where}.allow_agreed: expected true or false")
-        changes["allow_agreed"] = spec["allow_agreed"]
+    for key in ("allow_agreed", *_RULE_FLAGS):
+        if key in spec:
+            if not isinstance(spec[key], bool):
+                raise PolicyError(f"{where}.{key}: expected true or false")
+            changes[key] = spec[key]
+    if "refund_groups" in spec:
+        changes["refund_groups"] = _groups(f"{where}.refund_groups", spec["refund_groups"])
     if "breach_action" in spec:
         if spec["breach_action"] not in BREACH_ACTIONS:
             raise PolicyError(f"{where}.breach_action: expected one of {', '.join(BREACH_ACTIONS)}")

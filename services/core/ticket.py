@@ -70,8 +70,20 @@ class Ticket(BaseModel):
     first_response_at: datetime | None = None
     responses: int = 0
     late_responses: int = 0
-    refund: dict[str, Any] | None = None
+    refund: dict[str, Any] | None = None  # the latest refund (items, amount, currency, at, event_id)
+    refunds: list[dict[str, Any]] = []  # every refund, in the order applied (Douyin keeps the ticket open)
     order: dict[str, Any] | None = None  # the order the ticket is about, as upstream sent it
+    channel: str | None = None  # the storefront the customer used (003: tokopedia, tiktok_shop)
+    customer_id: str | None = None  # conversion (003) joins a customer's orders to the chats answered
+    # What the events said, kept as given: reasons, platform notes, survey comments
+    # ({at, event_id, type, field, text}) and every message's attachments ({message_id, url, ...}).
+    notes: list[dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """When the ticket last entered `awaiting_merchant`, while it waits for the merchant."""
+        return self.clock.started_at if self.status == AWAITING_MERCHANT and self.clock else None
 
     @property
     def order_id(self) -> str | None:
@@ -90,12 +102,16 @@ class Ticket(BaseModel):
                 "survey": self.survey.model_copy(),
                 "labels": list(self.labels),
                 "refund": dict(self.refund) if self.refund else None,
+                "refunds": list(self.refunds),
+                "notes": list(self.notes),
+                "attachments": list(self.attachments),
                 "order": dict(self.order) if self.order else None,
             }
         )
 
 
-FactKind = Literal["opened", "first_response", "response", "rating"]
+FactKind = Literal["opened", "first_response", "response", "rating", "chat_answered"]
+KPI_FACTS = frozenset({"opened", "first_response", "response", "rating"})  # the rest are not health KPIs
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,7 @@ class Fact:
     value: float | None = None  # first_response: seconds; rating: 1-5
     late: bool | None = None  # response: was the merchant late
     opened_at: datetime | None = None  # first_response: when the ticket opened
+    customer_id: str | None = None  # chat_answered: whose chat the merchant answered (conversion, 003)
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,7 @@ class Outcome:
     facts: list[Fact] = field(default_factory=list)
     rejection: tuple[str, str] | None = None  # (reason, detail)
     messages: list[dict[str, Any]] = field(default_factory=list)  # messages to store (text stays in the DB)
+    detail: dict[str, Any] = field(default_factory=dict)  # what the cause said, for its timeline row
 
     def emit(self, type_: str, **data: Any) -> None:
         data.setdefault("merchant_id", self.ticket.merchant_id if self.ticket else None)

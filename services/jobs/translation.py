@@ -1,4 +1,5 @@
-"""Translate one stored customer message into the merchant's language, exactly once.
+"""Translate one stored message exactly once: a customer's into the merchant's language, a
+merchant's into the customer's (000: answer customers in their own language).
 
 The provider call happens outside any transaction (it may take seconds); the write is
 idempotent on (ticket, message), so a retried or redelivered task publishes nothing twice.
@@ -12,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from services.amqp.topology import Topology
 from services.language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
+from services.language.detect import UNDETERMINED, normalize_language
 from services.logs import log
 from services.store.outbox import Writes
 
@@ -37,7 +39,8 @@ class TranslationJob:
     def run(self, ticket_id: str, message_id: str) -> None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "select m.text, m.at, t.merchant_id, t.state->>'customer_locale', t.state->>'merchant_locale'"
+                "select m.text, m.at, t.merchant_id, t.state->>'customer_locale', t.state->>'merchant_locale',"
+                " m.author, t.state->>'language'"
                 " from messages m join tickets t on t.id = m.ticket_id"
                 " where m.ticket_id = %s and m.message_id = %s and not exists (select 1 from translations x"
                 " where x.ticket_id = m.ticket_id and x.message_id = m.message_id)",
@@ -45,9 +48,16 @@ class TranslationJob:
             ).fetchone()
         if row is None:
             return  # already translated (a redelivery), or nothing to translate
-        text, at, merchant_id, customer_locale, merchant_locale = row
-        detected = detect_language(text, customer_locale)
-        tr = self.translator.translate(text, detected.language, merchant_locale or "en")
+        text, at, merchant_id, customer_locale, merchant_locale, author, customer_language = row
+        if author == "merchant":
+            target = normalize_language(customer_locale) if customer_locale else (customer_language or "und")
+            detected = detect_language(text, merchant_locale or "en")
+            if target == UNDETERMINED or detected.language == target:
+                return  # the customer reads it as written (or nothing says what they read)
+            tr = self.translator.translate(text, detected.language, target)
+        else:
+            detected = detect_language(text, customer_locale)
+            tr = self.translator.translate(text, detected.language, merchant_locale or "en")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             inserted = cur.execute(
                 "insert into translations (ticket_id, message_id, source_language, target_language, provider,"

@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas import Inbound, Rejected, decode, structured
+from schemas.inbound import NOT_TICKET_EVENTS
 from services.amqp.topology import Topology
 from services.core.clock import Clock
 from services.core.lifecycle import Classification, Lifecycle, classification_key
 from services.core.policies import Policy
 from services.core.ticket import Ticket
 from services.logs import log
-from services.store import health, inbound, parking, tickets
+from services.store import conversion, health, inbound, parking, tickets
 from services.store import subjects as subject_locks
 from services.store.outbox import Writes
 
@@ -134,7 +135,13 @@ class InboundBatches:
         subject_locks.lock(cur, (ev.subject for _, ev in decoded if isinstance(ev, Inbound)))  # before any read
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
-        subjects = sorted({ev.subject for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)})
+        subjects = sorted(
+            {
+                ev.subject
+                for (_, ev), k in zip(decoded, keys)
+                if k in fresh and isinstance(ev, Inbound) and ev.type not in NOT_TICKET_EVENTS
+            }
+        )
         held = tickets.lock(cur, subjects)
         opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
         with_parked = parking.tickets_with_parked(cur, opening)
@@ -146,6 +153,11 @@ class InboundBatches:
             fresh.discard(k)  # a second copy inside the same batch is a duplicate too
             if isinstance(ev, Rejected):
                 self._reject(w, cur, body, ev.reason, ev.detail, ev.event_id, ev.subject, None, now, k, result)
+                continue
+            if ev.type in NOT_TICKET_EVENTS:  # order.placed: its subject is an order, never parked
+                conversion.place_order(cur, ev)
+                w.count("events_ingested_total", type=ev.type)
+                result.applied += 1
                 continue
             t = held.get(ev.subject)
             if t is None and ev.type != "ticket.opened":
@@ -193,7 +205,7 @@ class InboundBatches:
         classification = None if k is None else (classified.get(k) or self.classify(*k))
         o = self.lifecycle.apply(t, ev, classification)
         w.count("events_ingested_total", type=ev.type)
-        w.note(ev.subject, ev.time, "in", ev.type, ev.id, {})
+        w.note(ev.subject, ev.time, "in", ev.type, ev.id, o.detail)
         if o.rejection:
             reason, detail = o.rejection
             self._reject(

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from services.amqp.topology import Topology
 from services.core.policies import Policy
-from services.store import kpis
+from services.core.ticket import KPI_FACTS
+from services.store import conversion, kpis
 from services.store.outbox import Writes
 
 
 def record_facts(w: Writes, cur, policies: dict[str, Policy]) -> None:
     """One KPI update per batch (facts fold into per-day buckets): a round trip per event would
     cost more than the rest of ingest. Health changes are published with the merchant as subject."""
-    facts = w.take_facts()
+    taken = w.take_facts()
+    conversion.record_answers(cur, [f for f in taken if f.kind == "chat_answered"])
+    facts = [f for f in taken if f.kind in KPI_FACTS]
     if not facts:
         return
     at = max(f.at for f in facts)

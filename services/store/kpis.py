@@ -24,6 +24,7 @@ import orjson
 
 from services.core import metrics_math as mm
 from services.core.policies import HealthThresholds
+from services.store.queries import Q
 
 LOCK_CLASS = 1263557716  # advisory lock class of merchants (kpi_shard() uses 1263557715)
 _C = mm.COUNTER_COLUMNS
@@ -87,7 +88,8 @@ def record(cur, facts, policies) -> list[tuple[str, dict]]:
     facts = list(facts)
     if not facts:
         return []
-    f = mm.fold(facts)
+    f = mm.fold(facts, lambda name: _counts_toward_health(policies, name))
+    _add_policy_days(cur, f.policy_days)
     merchants = [{"m": m, "policy": f.policies[m]} for m in sorted(f.policies)]
     md = [{"m": m, "day": d, **vars(c)} for (m, d), c in sorted(f.merchant_days.items())]  # flat: vars, not asdict
     pd = [{"day": d, **vars(c)} for d, c in sorted(f.platform_days.items())]
@@ -100,6 +102,17 @@ def record(cur, facts, policies) -> list[tuple[str, dict]]:
     # transaction holds is evaluated by that one (or at its next fact): its deltas wait in the
     # overflow, which every reader counts.
     return _decide(cur, rows, policies)
+
+
+def _counts_toward_health(policies: Mapping, name: str) -> bool:
+    p = policies.get(name)
+    return p.counts_toward_health if p is not None else True
+
+
+def _add_policy_days(cur, days: Mapping) -> None:
+    rows = [(m, p, d, *vars(c).values()) for (m, p, d), c in sorted(days.items()) if c]
+    if rows:
+        cur.execute(Q["add_policy_days"], [list(c) for c in zip(*rows)])
 
 
 def _json(rows: list[dict]) -> str:
@@ -226,6 +239,18 @@ def merchant_kpis(conn, merchant_id: str, at: datetime) -> dict[int, mm.Kpis]:
     return out
 
 
+def merchant_policy_days(conn, merchant_id: str, at: datetime, days: int = mm.HEALTH_WINDOW_DAYS):
+    """{policy: {day: Counters}} of the last `days` days at `at`: every policy, health-counting or not
+    (the KPIs still show Douyin per merchant; only health leaves it out)."""
+    first, last = mm.window(at, days)
+    out: dict[str, dict] = {}
+    for policy, day, *vals in conn.execute(
+        Q["merchant_policy_days"], {"m": merchant_id, "first": first, "last": last}
+    ).fetchall():
+        out.setdefault(policy, {})[day] = _counters(vals)
+    return out
+
+
 def merchant_overview(conn, merchant_id: str, limit: int = 10) -> dict | None:
     """What `show --merchant` reads about one merchant: health row, open tickets by status, the open
     tickets with the least time left; None when the merchant is unknown (no tickets, no KPI facts)."""
@@ -257,6 +282,7 @@ __all__ = [
     "refresh_stale",
     "platform_snapshot",
     "merchant_kpis",
+    "merchant_policy_days",
     "merchant_overview",
     "platform_kpis",
     "merchants_by_health",

@@ -32,6 +32,8 @@ def save(cur, tickets: Iterable[Ticket]) -> None:
             t.clock.due_at if t.clock and t.status != CLOSED else None,
             t.order_id,
             t.model_dump_json(),
+            t.channel,
+            t.waiting_since,
         )
         for t in tickets
     ]
@@ -54,3 +56,8 @@ def timers_of(conn, ticket_id: str) -> list[tuple[str, datetime]]:
 
 def timeline_of(conn, ticket_id: str) -> list[tuple]:
     return conn.execute(Q["ticket_timeline"], (ticket_id,)).fetchall()
+
+
+def every_ticket(conn) -> list[Ticket]:
+    """Every ticket, in id order: for the demo's closing report (a demo holds a handful)."""
+    return [Ticket.model_validate(r[0]) for r in conn.execute(Q["demo_ticket_states"]).fetchall()]

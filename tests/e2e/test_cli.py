@@ -96,6 +96,18 @@ def test_demo_replays_the_scenario_with_no_servers():
         "KPIs",
     ):
         assert expected in out, expected
+    # issue #13: the seeds' rules, shown by the demo
+    for expected in (
+        "D-2004   refund 89.00 CNY for kettle-9 x1 at 2026-03-02T09:00:00: recorded, the ticket stayed open",
+        "missing_evidence   ticket.resolved on a refunded douyin ticket needs an attachment",
+        "awaiting_merchant -> user_confirming  [resolved; by demo-104]",  # accepted with the evidence
+        "invalid_transition a douyin request cannot be withdrawn",
+        "awaiting_merchant -> closed  [ignored; by timer:chat_inactivity]",  # C-3003, ignored by the agent
+        "C-3001   chat on -: awaiting_customer",  # waiting for the customer: never closes by itself
+        "en->hu via",  # the merchant's English reply, for the Hungarian customer
+        "conversion revenue (7 d)     259000 IDR",
+    ):
+        assert expected in out, expected
 
 
 def test_a_bad_policies_file_fails_in_one_line_naming_the_key(tmp_path):

@@ -28,6 +28,9 @@ HEADER = [
     "urges",
     "policy",
     "order_id",
+    "channel",
+    "waiting_since",
+    "flags",
 ]
 
 
@@ -55,10 +58,12 @@ def add(
     updated=None,
     due=None,
     policy="wish",
+    waiting=None,
+    channel=None,
 ):
     conn.execute(
         "insert into tickets (id, merchant_id, policy, status, category, urgent, urges, opened_at, updated_at,"
-        " due_at, state) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " due_at, state, waiting_since, channel) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             id_,
             merchant,
@@ -71,6 +76,8 @@ def add(
             updated or opened,
             due,
             json.dumps({"id": id_, "secret": "customer text: my address is 1 Main St"}),
+            waiting,
+            channel,
         ),
     )
     conn.execute(
@@ -89,11 +96,31 @@ def again(conn, merchant="m1"):
 
 @pytest.fixture
 def sample(db):
-    # opened at T0 + i h; last change as given: waiting longest = oldest updated_at
-    add(db, "T-1", updated=T0 + 5 * H, due=T0 + 48 * H, category="item_problem", urgent=True, urges=2)
+    # opened at T0 + i h; waiting longest = longest since entering awaiting_merchant (003: waiting for the
+    # merchant); T-2, unchanged the longest, waits on the customer, so it ranks after those waiting for the merchant
+    add(
+        db,
+        "T-1",
+        updated=T0 + 5 * H,
+        due=T0 + 48 * H,
+        category="item_problem",
+        urgent=True,
+        urges=2,
+        waiting=T0 + 4 * H,
+        channel="tiktok_shop",
+    )
     add(db, "T-2", opened=T0 + H, updated=T0 + 2 * H, status="awaiting_customer", category="order_status")
     add(db, "T-3", opened=T0 + 2 * H, updated=T0 + 3 * H, status="closed", category="item_problem")
-    add(db, "T-4", opened=T0 + 3 * H, updated=T0 + 3 * H, due=T0 + 27 * H, policy="chat")
+    add(
+        db,
+        "T-4",
+        opened=T0 + 3 * H,
+        updated=T0 + 3 * H,
+        due=T0 + 27 * H,
+        policy="chat",
+        waiting=T0 + 3 * H,
+        channel="tokopedia",
+    )
     add(db, "X-1", merchant="m2", updated=T0)
     return db
 
@@ -114,18 +141,6 @@ def test_csv_of_open_tickets_sorted_by_waiting_time(sample, capsys, tmp_path):
     assert rows == [
         HEADER,
         [
-            "T-2",
-            "awaiting_customer",
-            "order_status",
-            "false",
-            "2026-03-02T10:00:00Z",
-            "2026-03-02T11:00:00Z",
-            "",
-            "0",
-            "wish",
-            "",
-        ],
-        [
             "T-4",
             "awaiting_merchant",
             "other",
@@ -136,6 +151,9 @@ def test_csv_of_open_tickets_sorted_by_waiting_time(sample, capsys, tmp_path):
             "0",
             "chat",
             "",
+            "tokopedia",
+            "2026-03-02T12:00:00Z",
+            "overdue unreplied",  # its 24 h passed long before the export ran
         ],
         [
             "T-1",
@@ -148,6 +166,24 @@ def test_csv_of_open_tickets_sorted_by_waiting_time(sample, capsys, tmp_path):
             "2",
             "wish",
             "",
+            "tiktok_shop",
+            "2026-03-02T13:00:00Z",
+            "overdue unreplied",
+        ],
+        [
+            "T-2",
+            "awaiting_customer",
+            "order_status",
+            "false",
+            "2026-03-02T10:00:00Z",
+            "2026-03-02T11:00:00Z",
+            "",
+            "0",
+            "wish",
+            "",
+            "",
+            "",
+            "",
         ],
     ]
     assert "customer text" not in path.read_text()
@@ -159,8 +195,8 @@ def test_jsonl_to_stdout_with_every_status(sample, capsys):
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     # open tickets first (by waiting time), the closed one last
-    assert [r["ticket_id"] for r in rows] == ["T-2", "T-4", "T-1", "T-3"]
-    assert rows[2] == {
+    assert [r["ticket_id"] for r in rows] == ["T-4", "T-1", "T-2", "T-3"]
+    assert rows[1] == {
         "ticket_id": "T-1",
         "status": "awaiting_merchant",
         "category": "item_problem",
@@ -171,7 +207,11 @@ def test_jsonl_to_stdout_with_every_status(sample, capsys):
         "urges": 2,
         "policy": "wish",
         "order_id": None,
+        "channel": "tiktok_shop",
+        "waiting_since": "2026-03-02T13:00:00Z",
+        "flags": ["overdue", "unreplied"],
     }
+    assert rows[2]["flags"] == [] and rows[2]["waiting_since"] is None
     assert rows[3]["due_at"] is None and rows[3]["status"] == "closed"
     assert "customer text" not in out
 
@@ -183,8 +223,10 @@ def test_jsonl_to_stdout_with_every_status(sample, capsys):
         (["--status", "awaiting_merchant,closed"], ["T-4", "T-1", "T-3"]),
         (["--category", "item_problem"], ["T-1"]),
         (["--category", "item_problem", "--status", "all"], ["T-1", "T-3"]),
-        (["--since", "2026-03-02T10:00:00Z"], ["T-2", "T-4"]),  # since is inclusive
-        (["--until", "2026-03-02T12:00:00Z"], ["T-2", "T-1"]),  # until is exclusive
+        (["--since", "2026-03-02T10:00:00Z"], ["T-4", "T-2"]),  # since is inclusive
+        (["--until", "2026-03-02T12:00:00Z"], ["T-1", "T-2"]),  # until is exclusive
+        (["--channel", "tokopedia"], ["T-4"]),
+        (["--channel", "tokopedia,tiktok_shop", "--sort", "newest"], ["T-4", "T-1"]),
         (
             ["--since", "2026-03-02T11:00:00+01:00", "--until", "2026-03-02T13:00:00+01:00", "--status", "all"],
             ["T-2", "T-3"],
@@ -226,7 +268,7 @@ def test_at_most_max_rows_and_a_note_when_more_match(sample, capsys, monkeypatch
     monkeypatch.setattr(export_mod, "MAX_ROWS", 2)
     code, out, err = run(capsys, "--merchant", "m1", "--format", "jsonl")
     assert code == 0
-    assert [json.loads(line)["ticket_id"] for line in out.splitlines()] == ["T-2", "T-4"]
+    assert [json.loads(line)["ticket_id"] for line in out.splitlines()] == ["T-4", "T-1"]
     assert "2 ticket(s)" in err and "more tickets match" in err and err.count("\n") == 1
     # exactly MAX_ROWS matching: no note
     again(sample)
@@ -279,7 +321,10 @@ def test_a_merchant_without_tickets_exports_a_header(db, capsys):
 def test_filters_by_order_and_ticket_and_sorts_for_the_work_list(sample, capsys):
     sample.execute("update tickets set order_id = 'o-77' where id in ('T-2', 'T-4')")
     code, out, _ = run(capsys, "--merchant", "m1", "--order", "o-77", "--format", "jsonl")
-    assert code == 0 and [json.loads(x)["ticket_id"] for x in out.splitlines()] == ["T-2", "T-4"]
+    assert code == 0 and [json.loads(x)["ticket_id"] for x in out.splitlines()] == [
+        "T-4",
+        "T-2",
+    ]  # T-4 waits for the merchant
     assert all(json.loads(x)["order_id"] == "o-77" for x in out.splitlines())
     again(sample)
     code, out, _ = run(capsys, "--merchant", "m1", "--ticket", "T-4", "--format", "jsonl")

@@ -12,7 +12,7 @@ from services.config import Settings
 from services.core.clock import FixedClock
 from services.core.policies import BUILTIN
 from services.core.ticket import Fact
-from services.store import kpis
+from services.store import conversion, kpis
 from services.store.db import connect
 
 pytestmark = pytest.mark.integration
@@ -74,3 +74,28 @@ def test_undefined_ratios_have_no_sample_and_merchants_are_zero(database_url, am
         "ticketflow_response_24h_ratio",
         "ticketflow_merchants",
     } <= families
+
+
+def test_conversion_revenue_by_currency_only(database_url, amqp_url):
+    # Given a chat answered for customer c1 of m1, then two orders of c1 (EUR, IDR) and one of a stranger
+    with connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+        conversion.record_answers(cur, [Fact("chat_answered", "m1", "chat", T0, customer_id="c1")])
+        for oid, cust, amount, currency in (
+            ("o1", "c1", 10, "EUR"),
+            ("o2", "c1", 25000, "IDR"),
+            ("o3", "c9", 7, "EUR"),
+        ):
+            cur.execute(
+                "insert into orders (order_id, merchant_id, customer_id, amount, currency, at, event_id)"
+                " values (%s, 'm1', %s, %s, %s, %s, %s)",
+                (oid, cust, amount, currency, T0 + H, oid),
+            )
+    # When Prometheus scrapes
+    collector = DatabaseCollector(Settings(database_url=database_url, amqp_url=amqp_url), ["exporter"])
+    got = samples(collector)
+    # Then the converted revenue per currency, with no other label (no merchant, no customer)
+    conv = {k: v for k, v in got.items() if k[0] == "ticketflow_conversion_revenue"}
+    assert conv == {
+        ("ticketflow_conversion_revenue", (("currency", "EUR"),)): 10.0,
+        ("ticketflow_conversion_revenue", (("currency", "IDR"),)): 25000.0,
+    }

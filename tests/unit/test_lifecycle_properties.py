@@ -147,7 +147,7 @@ class Run:
     ratings: int = 0
     response_facts: int = 0
     all_emits: list[tuple[str, dict]] = field(default_factory=list)
-    inactivity_anchor: datetime | None = None  # opening, reopening or the last merchant act
+    entered_merchant: datetime | None = None  # when the chat last entered awaiting_merchant
     last_author: str | None = None
 
     policy_name: str = ""
@@ -247,19 +247,22 @@ class Run:
                 assert d["due_at"] == cal.add(time, self.policy.response_for(t.urgent, t.response_hours))
             if e.type == "sla.activated" and d["clock"] == "user_confirmation":
                 assert d["due_at"] == first_send[0] + self.policy.user_confirmation  # 48 h from the first send
-        if self.policy.chat_inactivity is not None and o.rejection is None:
-            merchant_act = type_ in (
-                "ticket.opened",
-                "ticket.reopened",
-                "ticket.resolved",
-                "ticket.unresolved",
-                "ticket.appealed",
-                "ticket.refunded",
-            ) or (type_ == "message.posted" and self.last_author == "merchant")
-            if merchant_act and not type_.startswith("timer:"):
-                self.inactivity_anchor = max(self.inactivity_anchor or time, time)
-            if t.is_open:
-                assert t.inactivity_due_at == self.inactivity_anchor + self.policy.chat_inactivity
+        if self.policy.chat_inactivity is not None:
+            # CONTRACT chat_inactivity (corrected, 003 "ignored by the agent"): it runs exactly while the chat
+            # is awaiting_merchant, from the moment it entered (a fresh span on every entry), and an `ignored`
+            # close happens only from awaiting_merchant, exactly one span after that entry. So a chat waiting
+            # for the customer never closes by itself, and one ignored by the merchant always does.
+            if type_ == "ticket.opened" or any(d["to"] == AWAITING_MERCHANT for d in chain):
+                self.entered_merchant = time
+            for d in chain:
+                if d["reason"] == "ignored":
+                    assert d["from"] == AWAITING_MERCHANT and d["to"] == CLOSED and d["permanently"]
+                    assert d["caused_by"] == "timer:chat_inactivity"
+                    assert time == self.entered_merchant + self.policy.chat_inactivity
+            if t.status == AWAITING_MERCHANT:
+                assert t.inactivity_due_at == self.entered_merchant + self.policy.chat_inactivity
+            else:
+                assert t.inactivity_due_at is None
         for e in o.emits:
             self.all_emits.append((e.type, e.data))
             assert e.data["merchant_id"] == t.merchant_id

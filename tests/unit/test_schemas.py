@@ -34,7 +34,7 @@ from schemas import (
 
 GENERATED = Path(generate.__file__).resolve().parent / "generated"
 DECODE_REASONS = {"malformed", "unknown_type", "invalid_data", "too_large"}
-CONTRACT_REASONS = DECODE_REASONS | {"invalid_transition", "unknown_ticket"}
+CONTRACT_REASONS = DECODE_REASONS | {"invalid_transition", "unknown_ticket", "missing_evidence", "forbidden"}
 REGENERATE = "python -m schemas.generate"
 T0 = "2026-03-02T09:30:00+01:00"
 
@@ -75,6 +75,7 @@ INBOUND_EXAMPLES: dict[str, dict[str, Any]] = {
     "ticket.reopened": {"reason": "still broken"},
     "ticket.withdrawn": {"reason": "found it"},
     "ticket.closed": {"by": "merchant", "permanently": True},
+    "order.placed": {"merchant_id": "merchant-42", "customer_id": "cust-7", "amount": "129.90", "currency": "IDR"},
 }
 
 OUTBOUND_EXAMPLES: dict[str, dict[str, Any]] = {

@@ -78,17 +78,29 @@ def test_an_undetermined_language_goes_to_the_worker_rather_than_being_called_id
     assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
 
 
-def test_merchant_messages_are_never_translated():
-    t = LC.apply(None, opened("Der Deckel ist gesprungen")).ticket
-    o = LC.apply(
+def _merchant_says(text: str):
+    t = LC.apply(None, opened("Der Deckel ist gesprungen")).ticket  # a German-speaking customer
+    return LC.apply(
         t,
         ev(
             "message.posted",
-            {"message": {"message_id": "m2", "author": "merchant", "text": "Sorry"}},
+            {"message": {"message_id": "m2", "author": "merchant", "text": text}},
             "e2",
             "2026-03-02T10:00:00Z",
         ),
     )
+
+
+def test_a_merchant_message_in_another_language_goes_to_the_worker_for_the_customer():
+    # 000: answer customers in their own language; CONTRACT: a merchant message whose language differs
+    # from the customer's gets a message.translated into the customer's language
+    o = _merchant_says("Sorry")
+    assert [t.kwargs["message_id"] for t in o.tasks] == ["m2"]
+    assert not [e for e in o.emits if e.type == "message.translated"]
+
+
+def test_a_merchant_message_already_in_the_customers_language_needs_nothing():
+    o = _merchant_says("Der Deckel wird ersetzt")
     assert o.tasks == [] and not [e for e in o.emits if e.type == "message.translated"]
 
 

@@ -175,6 +175,12 @@ begin
 end
 $$;
 
+CREATE TABLE public.chat_answers (
+    merchant_id text NOT NULL,
+    customer_id text NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.dead_letters (
     id bigint NOT NULL,
     queue text NOT NULL,
@@ -247,6 +253,20 @@ CREATE SEQUENCE public.kpi_merchant_overflow_id_seq
 
 ALTER SEQUENCE public.kpi_merchant_overflow_id_seq OWNED BY public.kpi_merchant_overflow.id;
 
+CREATE TABLE public.kpi_merchant_policy_days (
+    merchant_id text NOT NULL,
+    policy text NOT NULL,
+    day date NOT NULL,
+    rated integer DEFAULT 0 NOT NULL,
+    satisfied integer DEFAULT 0 NOT NULL,
+    responses integer DEFAULT 0 NOT NULL,
+    late integer DEFAULT 0 NOT NULL,
+    opened integer DEFAULT 0 NOT NULL,
+    answered_24h integer DEFAULT 0 NOT NULL,
+    first_responses integer DEFAULT 0 NOT NULL,
+    first_response_seconds double precision DEFAULT 0 NOT NULL
+);
+
 CREATE TABLE public.kpi_merchants (
     merchant_id text NOT NULL,
     policy text NOT NULL,
@@ -302,6 +322,16 @@ CREATE TABLE public.metric_counters (
     value double precision DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.orders (
+    order_id text NOT NULL,
+    merchant_id text NOT NULL,
+    customer_id text NOT NULL,
+    amount numeric(22,4) NOT NULL,
+    currency text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    event_id text NOT NULL
+);
+
 CREATE TABLE public.outbox (
     id bigint NOT NULL,
     exchange text NOT NULL,
@@ -347,7 +377,9 @@ CREATE TABLE public.tickets (
     updated_at timestamp with time zone NOT NULL,
     due_at timestamp with time zone,
     state jsonb NOT NULL,
-    order_id text
+    order_id text,
+    channel text,
+    waiting_since timestamp with time zone
 );
 
 CREATE TABLE public.timeline (
@@ -430,6 +462,9 @@ ALTER TABLE ONLY public.messages
 ALTER TABLE ONLY public.metric_counters
     ADD CONSTRAINT metric_counters_pkey PRIMARY KEY (name, labels);
 
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (order_id);
+
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
@@ -451,25 +486,37 @@ ALTER TABLE ONLY public.timers
 ALTER TABLE ONLY public.translations
     ADD CONSTRAINT translations_pkey PRIMARY KEY (ticket_id, message_id);
 
+CREATE INDEX chat_answers_by_customer ON public.chat_answers USING btree (merchant_id, customer_id, at);
+
 CREATE INDEX inbound_events_by_received ON public.inbound_events USING btree (received_at);
 
 CREATE INDEX kpi_merchant_overflow_by_merchant ON public.kpi_merchant_overflow USING btree (merchant_id);
 
 CREATE INDEX kpi_merchant_overflow_by_opened ON public.kpi_merchant_overflow USING btree (opened_at) INCLUDE (pending) WHERE (opened_at IS NOT NULL);
 
+CREATE INDEX kpi_merchant_policy_days_by_merchant ON public.kpi_merchant_policy_days USING btree (merchant_id, day);
+
 CREATE INDEX kpi_merchants_by_evaluated ON public.kpi_merchants USING btree (evaluated_day);
 
 CREATE INDEX kpi_pending_24h_by_opened ON public.kpi_pending_24h USING btree (opened_at) INCLUDE (n);
 
+CREATE INDEX orders_by_merchant ON public.orders USING btree (merchant_id, at);
+
+CREATE INDEX orders_by_time ON public.orders USING btree (at);
+
 CREATE INDEX parked_by_age ON public.parked_events USING btree (parked_at);
 
 CREATE INDEX parked_by_ticket ON public.parked_events USING btree (ticket_id, "time");
+
+CREATE INDEX tickets_by_channel ON public.tickets USING btree (merchant_id, channel) WHERE (channel IS NOT NULL);
 
 CREATE INDEX tickets_by_merchant ON public.tickets USING btree (merchant_id, status, opened_at);
 
 CREATE INDEX tickets_by_merchant_due ON public.tickets USING btree (merchant_id, due_at) WHERE (due_at IS NOT NULL);
 
 CREATE INDEX tickets_by_order ON public.tickets USING btree (merchant_id, order_id) WHERE (order_id IS NOT NULL);
+
+CREATE INDEX tickets_by_waiting ON public.tickets USING btree (merchant_id, waiting_since) WHERE (waiting_since IS NOT NULL);
 
 CREATE INDEX timeline_by_ticket ON public.timeline USING btree (ticket_id, id);
 
