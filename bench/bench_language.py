@@ -9,6 +9,15 @@ available on this machine.
     python bench/bench_language.py --cv            # + cross-validated confidence gate table
     python bench/bench_language.py --e5            # + the optional e5 backend (~1-2 min)
     python bench/bench_language.py --libretranslate http://127.0.0.1:5000
+    python bench/bench_language.py --refine        # + the refining worker's classifier (issue #17), ~2 min
+    python bench/bench_language.py --refine --blind  # + its blind set: measured once, for the record
+
+With --refine: accuracy per language and per category on each held-out set before refinement (inline)
+and after it (inline answer sent when `other` or below the core's REFINE_BELOW, replaced when the
+refiner answers another category at >= the job's ACCEPT), the refiner's cost per message (one at a
+time and in batches), and its p50/p99 per task at the pipeline bench's rate (500 events/s, half of
+them openings, the share sent for refinement measured here) with the worker's 4 threads, next to the
+inline classifier's in the same run.
 
 Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
   eval-   blind set 1: common and less common scenarios; it was looked at during
@@ -16,6 +25,8 @@ Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
   eval2-  blind set 2: rarer scenarios, written after the last category tuning;
   eval3-  urgent-only list (+ look-alikes), written after the last safety-lexicon change
           except for a handful of terms added after its first run (see the report).
+  blind-  (blind_refine.jsonl, issue #17) store/product-use/indirect change and status questions and
+          urgent reports, 15 languages, written before the refiner's training data, measured once.
 """
 
 from __future__ import annotations
@@ -169,6 +180,9 @@ def main() -> None:
     ap.add_argument("--cv", action="store_true", help="cross-validated confidence-gate table (~10 s)")
     ap.add_argument("--e5", action="store_true", help="also evaluate the optional e5 backend (slow)")
     ap.add_argument("--libretranslate", default=os.environ.get("TICKETFLOW_LIBRETRANSLATE_URL"))
+    ap.add_argument("--refine", action="store_true", help="the refining worker's classifier (issue #17)")
+    ap.add_argument("--blind", action="store_true", help="with --refine: also the #17 blind set (measure it once)")
+    ap.add_argument("--refine-rate", type=float, default=None, help="tasks/s for the worker latency phase")
     args = ap.parse_args()
 
     rss0 = rss_mb()
@@ -228,7 +242,125 @@ def main() -> None:
         except C.ClassifierUnavailable as exc:
             print(f"\n# e5 backend unavailable: {exc}")
 
+    if args.refine:
+        bench_refine(clf, held, args.refine_rate, args.blind)
+
     bench_translation(args.libretranslate)
+
+
+def _table(title: str, rows: list[tuple[str, bool, bool]]) -> None:
+    """rows: (key, right before, right after) -> accuracy per key, before and after."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for key, before, after in rows:
+        per[key][0] += before
+        per[key][1] += after
+        per[key][2] += 1
+    print(f"{title:18} {'before':>7} {'after':>7} {'n':>4}")
+    for key in sorted(per):
+        b, a, n = per[key]
+        print(f"{key:18} {b / n:7.1%} {a / n:7.1%} {n:4d}")
+    b, a, n = (sum(v[i] for v in per.values()) for i in range(3))
+    print(f"{'overall':18} {b / n:7.1%} {a / n:7.1%} {n:4d}")
+
+
+def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None, with_blind: bool) -> None:
+    from services.core.lifecycle import REFINE_BELOW
+    from services.jobs.refine import ACCEPT
+    from services.language.refine import BLIND_FILE, RefiningClassifier
+
+    try:
+        t0 = time.perf_counter()
+        refiner = RefiningClassifier(cache_size=0)
+    except C.ClassifierUnavailable as exc:
+        print(f"\n# refining classifier unavailable: {exc}")
+        return
+    print(f"\n# refining classifier {refiner.name}: load {time.perf_counter() - t0:.1f} s; RSS {rss_mb():.0f} MB")
+    print(f"inline answers sent when `other` or confidence < {REFINE_BELOW}; refined answer kept at >= {ACCEPT}")
+    blind = C.load_examples(BLIND_FILE)
+    sent_total = n_total = 0
+    for _prefix, title, examples in (
+        ("eval-", "familiar phrasing (set 1, looked at: optimistic)", [e for e in held if e.id.startswith("eval-")]),
+        ("eval2-", "rarer scenarios (set 2)", [e for e in held if e.id.startswith("eval2-")]),
+        ("eval3-", "urgent list (set 3)", [e for e in held if e.id.startswith("eval3-")]),
+        *((("blind-", "blind set (#17, measured once)", blind),) if with_blind else ()),
+    ):
+        before = [inline.classify(e.text, e.lang) for e in examples]
+        sent = [b.category == "other" or b.confidence < REFINE_BELOW for b in before]
+        answers = refiner.classify_many([e.text for e in examples], [e.lang for e in examples])
+        alone = sum(a.category == e.category for a, e in zip(answers, examples)) / len(examples)
+        after_cat, after_urgent = [], []
+        for b, a, s in zip(before, answers, sent):
+            take = s and a.confidence >= ACCEPT and a.category != "other"
+            after_cat.append(a.category if take else b.category)
+            after_urgent.append(b.urgent or (s and a.urgent))
+        sent_total += sum(sent)
+        n_total += len(examples)
+        print(f"\n## {title}: {sum(sent)}/{len(examples)} sent for refinement; refiner alone {alone:.1%}")
+        _table(
+            "language",
+            [(e.lang, b.category == e.category, c == e.category) for e, b, c in zip(examples, before, after_cat)],
+        )
+        _table(
+            "category",
+            [(e.category, b.category == e.category, c == e.category) for e, b, c in zip(examples, before, after_cat)],
+        )
+        urgent = [(e.urgent, b.urgent, u) for e, b, u in zip(examples, before, after_urgent)]
+        pos = [x for x in urgent if x[0]]
+        neg = [x for x in urgent if not x[0]]
+        if pos:
+            print(
+                f"urgent recall inline {sum(x[1] for x in pos)}/{len(pos)} ({sum(x[1] for x in pos) / len(pos):.1%}), "
+                f"after {sum(x[2] for x in pos)}/{len(pos)}; false alarms inline {sum(x[1] for x in neg)}/{len(neg)} "
+                f"({sum(x[1] for x in neg) / max(1, len(neg)):.1%}), after {sum(x[2] for x in neg)}/{len(neg)}"
+            )
+    share = sent_total / n_total
+
+    # cost per message: every text made unique (no cache), one at a time and in batches of 16
+    texts = [(f"{e.text} #{i}", e.lang) for i, e in enumerate(held)]
+    _, p50, p99 = latency(inline.classify, texts[:300], repeat=1)
+    print(f"\n## cost per message\ninline (baseline)           p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+    _, r50, r99 = latency(refiner.classify, texts[300:500], repeat=1)
+    print(f"refiner, one at a time      p50 {r50:7.2f} ms  p99 {r99:7.2f} ms  ({r50 / p50:.0f}x inline at p50)")
+    batch = [t for t, _ in texts[:320]]
+    t0 = time.perf_counter()
+    for i in range(0, len(batch), 16):
+        refiner.classify_many(batch[i : i + 16], ["en"] * len(batch[i : i + 16]))
+    print(f"refiner, batches of 16      {(time.perf_counter() - t0) / len(batch) * 1000:7.2f} ms/message")
+
+    # the worker at the pipeline bench's rate (and a quarter and half of it): arrivals on a schedule,
+    # 4 threads (build_workers' default), every text unique
+    full = rate or 500 / 2 * share
+    print("\n## the refine worker: arrival to answer per task")
+    for r in (full / 4, full / 2, full) if rate is None else (rate,):
+        _worker_phase(refiner, texts, r, share, p99)
+
+
+def _worker_phase(refiner, texts: list[tuple[str, str]], rate: float, share: float, inline_p99: float) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = int(min(400, rate * 15))
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def task(text: str, lang: str, due: float) -> None:
+        refiner.classify(text, lang)
+        with lock:
+            lat.append(time.perf_counter() - due)
+
+    start = time.perf_counter() + 0.1
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(n):
+            due = start + i / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            text, lang = texts[(i + 500) % len(texts)]
+            pool.submit(task, f"{text} @{rate:.0f}-{i}", lang, due)
+    wall = time.perf_counter() - start
+    print(
+        f"refine worker at {rate:5.0f} tasks/s ({share:.0%} of the pipeline bench's 250 openings/s at full), "
+        f"4 threads, {n} tasks: p50 {pct(lat, 50) * 1000:7.1f} ms  p99 {pct(lat, 99) * 1000:7.1f} ms  "
+        f"({n / wall:.0f} tasks/s done; classifier only); inline p99 {inline_p99:.2f} ms in the same run"
+    )
 
 
 if __name__ == "__main__":

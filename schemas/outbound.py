@@ -49,9 +49,10 @@ class Classified(_Out):
     confidence: Ratio
     classifier: str
     labels: list[str] = Field(default_factory=list)
-    source: Literal["upstream", "model"] = "model"
+    source: Literal["upstream", "model", "refined"] = "model"
     model_category: Category | None = None
     model_confidence: Ratio | None = None
+    previous_category: Category | None = None  # source "refined": the category it replaces
 
 
 class Translated(_Out):

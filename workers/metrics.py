@@ -17,6 +17,7 @@ import psycopg
 from dramatiq.middleware import Middleware
 
 from services.logs import log
+from services.store.db import connect
 from services.store.outbox import add_counters
 
 
@@ -58,7 +59,7 @@ class WorkerMetrics(Middleware):
             if batch:
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(self.database_url, prepare_threshold=None, autocommit=True)
+                        conn = connect(self.database_url, autocommit=True)
                     add_counters(
                         conn.cursor(),
                         [("worker_messages_total", {"actor": a, "outcome": o}, n) for (a, o), n in batch.items()],

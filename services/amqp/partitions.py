@@ -25,6 +25,9 @@ import orjson
 import pika
 
 HASH_HEADER = "x-ticketflow-subject"
+# The publisher's broker user (AMQP user_id, which RabbitMQ checks), carried across the router: the
+# router cannot republish under another user's user_id. It always overwrites what a publisher sent.
+USER_HEADER = "x-ticketflow-user-id"
 PLUGIN = "rabbitmq_consistent_hash_exchange"
 _SUBJECT_HEADERS = ("cloudEvents:subject", "cloudEvents_subject")
 

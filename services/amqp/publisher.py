@@ -77,6 +77,15 @@ class AmqpPublisher:
             self.close()
             raise
 
+    def pump(self) -> None:
+        """Drive the connection's I/O for a moment: heartbeats answered while the relay waits on LISTEN."""
+        if self.conn is not None and self.conn.is_open:
+            try:
+                self.conn.process_data_events(time_limit=0)
+            except Exception:
+                self.close()
+                raise
+
     def close(self) -> None:
         conn, self.conn, self.ch = self.conn, None, None
         if conn is not None and conn.is_open:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WORKER_ACTORS = ("translate",)
+WORKER_ACTORS = ("translate", "refine")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from services.bootstrap import build_engine
 from services.components.relay import Relay
 from services.config import Settings
 from services.core.clock import SystemClock
+from services.store import refinements as refine_store
 from services.store import tickets
 from services.store.db import connect, migrate
 
@@ -103,6 +104,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
             def settle():
                 relay.drain(conn)
                 broker.join(topology.worker_queue("translate"))
+                broker.join(topology.worker_queue("refine"))
                 relay.drain(conn)
 
             for line in lines:
@@ -120,6 +122,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
             snapshot = demo_summary(conn)
             kept = _kept(conn)
             statuses = tickets.count_by_status(conn)
+            refinements = refine_store.counts(conn)
     finally:
         close_workers()
     return {
@@ -128,6 +131,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
         "steps": steps,
         "kpis": snapshot,
         "statuses": statuses,
+        "refinements": refinements,
         "kept": kept,
     }
 
@@ -220,6 +224,8 @@ def _print(report: dict, as_json: bool, out) -> None:
     for k in sorted(counts):
         w(f"  {k:<28} {counts[k]}\n")
     w(f"  {'tickets by status':<28} {json.dumps(report['statuses'], sort_keys=True)}\n")
+    # the refining worker (issue #17): `unavailable` means no model in this install (the `refine` extra)
+    w(f"  {'refinements by outcome':<28} {json.dumps(report['refinements'], sort_keys=True)}\n")
     w("\nKPIs (last 7 days of event time)\n")
     for k, v in report["kpis"].items():
         w(f"  {k:<28} {v}\n")

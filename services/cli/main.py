@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     from services.logs import configure
 
     configure(settings.log_format)
+    from services.bootstrap import configure_database
+
+    configure_database(settings)
     try:
         return COMMANDS[args.command](args, settings) or 0
     except Failure as e:
@@ -79,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         # PolicyError and CalendarError: a configuration the operator can fix, named precisely; no traceback
         from services.core.business_time import CalendarError
         from services.core.policies import PolicyError
+        from services.core.sources import SourcesError
 
+        if isinstance(e, SourcesError):
+            print(f"ticketflow {args.command}: {e}", file=sys.stderr)
+            return 1
         if not isinstance(e, (PolicyError, CalendarError)):
             raise
         where = (

@@ -51,7 +51,7 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
         f"ticket    {t.id}   merchant {t.merchant_id}   policy {t.policy}",
         f"status    {t.status}{' (permanently)' if t.permanently_closed else ''}",
         f"class     {t.group} / {t.category}{'  URGENT' if t.urgent else ''}   language {t.language}"
-        f"   labels {', '.join(t.labels) or '-'}",
+        f"   labels {', '.join(t.labels) or '-'}   by {t.category_source}",
     ]
     flags = chat_flags(t.status, t.clock.due_at if t.clock else None, now) if now else []
     if t.channel or flags or t.waiting_since:
@@ -103,6 +103,9 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
             extra = f" {detail.get('from')} -> {detail.get('to')} ({detail.get('reason')})"
             if detail.get("note"):
                 extra += f" note: {detail['note'][:200]!r}"
+        elif type_ == "classification.refined":  # the refining worker's answer (issue #17)
+            extra = f" {detail.get('category')} at {detail.get('confidence', 0):.2f} by {detail.get('classifier')}"
+            extra += f" ({detail.get('outcome')})"
         elif "reason" in detail:
             extra = f" {detail['reason']}" + (f" detail: {detail['detail'][:200]!r}" if detail.get("detail") else "")
         elif kind == "in" and detail.get("items"):
@@ -111,7 +114,7 @@ def render_ticket(t: Ticket, timers, timeline, *, now: datetime | None = None) -
             extra = f" with {len(detail['attachments'])} attachment(s)"
         elif "due_at" in detail and kind == "out":
             extra = f" {detail.get('clock', '')} due {detail['due_at']}"
-        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx"}.get(kind, "  ")
+        arrow = {"in": "<-", "out": "->", "timer": "@@", "rejected": "xx", "refine": "~~"}.get(kind, "  ")
         lines.append(f"  {at.isoformat()}  {arrow} {type_}{extra}")
     return "\n".join(lines)
 

@@ -13,16 +13,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import psycopg
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from schemas.vocabulary import CATEGORIES, HEALTH_STATES, STATUSES
 from services.amqp.topology import WORKER_ACTORS, Topology
+from services.components.health import Health
 from services.config import Settings
 from services.core.clock import Clock, SystemClock
 from services.logs import log
-from services.store import conversion, kpis
-from services.store.db import connect
+from services.store import conversion, heartbeats, kpis
+from services.store.db import connect, ping
 
 P = "ticketflow_"
 COUNTERS = {
@@ -36,6 +37,10 @@ COUNTERS = {
         "Messages processed by dramatiq workers, by actor and outcome (all processes).",
         ["actor", "outcome"],
     ),
+    "refinements_total": (
+        "Refine tasks by outcome: applied, agreed, unsure, upstream, unavailable (no refining model).",
+        ["outcome"],
+    ),
     "translation_provider_unavailable_total": (
         "Translations a provider could not serve (missing pair or binary, open circuit, failure).",
         ["provider"],
@@ -45,11 +50,15 @@ HISTOGRAMS = {
     "first_response_seconds": ("Time from ticket opened to the merchant's first response.", ["policy"]),
     "timer_lag_seconds": ("Wall-clock delay between a timer's due instant and its firing.", []),
 }
+COMPONENT_NAMES = ("ingest", "workers", "scheduler", "relay", "exporter")
 
 
 class DatabaseCollector:
-    def __init__(self, settings: Settings, components: list[str], clock: Clock | None = None):
+    def __init__(
+        self, settings: Settings, components: list[str], clock: Clock | None = None, heartbeat_window: float = 15.0
+    ):
         self.settings, self.components, self.clock = settings, components, clock or SystemClock()
+        self.heartbeat_window = heartbeat_window  # 3 heartbeats (services.components.health writes every 5 s)
         self.topology = Topology(settings.namespace)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
@@ -58,6 +67,17 @@ class DatabaseCollector:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings.database_url, autocommit=True)
         return self._conn
+
+    def ping(self) -> bool:
+        """PostgreSQL answers (the exporter's readiness)."""
+        with self._lock:
+            try:
+                ping(self._db())
+                return True
+            except Exception as e:  # noqa: BLE001
+                log.warning("exporter.ping_failed", error=str(e)[:200])
+                self._conn = None
+                return False
 
     def collect(self) -> Iterable[Metric]:
         with self._lock:
@@ -127,10 +147,22 @@ class DatabaseCollector:
             g = GaugeMetricFamily(P + name, doc)
             g.add_metric([], conn.execute(sql).fetchone()[0])
             yield g
-        g = GaugeMetricFamily(P + "component_up", "1 for each component this process runs.", labels=["component"])
-        for c in self.components:
-            g.add_metric([c], 1)
+        up = heartbeats.recent(conn, self.heartbeat_window)
+        g = GaugeMetricFamily(
+            P + "component_up",
+            "1 when at least one process of the component beat recently with its loop turning and connected"
+            " (heartbeats in PostgreSQL, services.components.health).",
+            labels=["component"],
+        )
+        n = GaugeMetricFamily(
+            P + "component_instances", "Processes of each component whose loop turned recently.", labels=["component"]
+        )
+        for c in sorted(set(COMPONENT_NAMES) | set(up)):
+            ready, live = up.get(c, (0, 0))
+            g.add_metric([c], 1 if ready else 0)
+            n.add_metric([c], live)
         yield g
+        yield n
         yield self._queue_depths()
 
     @staticmethod
@@ -177,14 +209,13 @@ class DatabaseCollector:
         return g
 
 
-def serve(settings: Settings, components: list[str]):
+def serve(settings: Settings, components: list[str], health: Health, port: int | None = None):
+    """`/metrics` with `/healthz` and `/readyz` of this process on the metrics port; returns the closer.
+    Its probe: live while the server answers, ready while PostgreSQL answers a scrape."""
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(settings, components))
-    server, thread = start_http_server(settings.metrics_port, registry=registry)
-    log.info("exporter.listening", port=settings.metrics_port)
-
-    def close():
-        server.shutdown()
-        thread.join(timeout=5)
-
+    collector = DatabaseCollector(settings, components)
+    registry.register(collector)
+    health.probe("exporter", check=lambda: (True, collector.ping()))
+    close = health.serve(settings.metrics_port if port is None else port, metrics=lambda: generate_latest(registry))
+    log.info("exporter.listening", port=settings.metrics_port if port is None else port)
     return close

@@ -2,9 +2,11 @@
 batches -> ack after commit.
 
 Batches close at `batch` messages or `linger` seconds, whichever first: big enough to amortise
-the commit, short enough to keep latency low at moderate rates. One batch is committed on a
-helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
-share of a batch then overlaps with Python's instead of adding to it.
+the commit, short enough to keep latency low at moderate rates. One batch is staged and committed
+on a helper thread while the next one is received and prepared (decoded, classified): PostgreSQL's
+share of a batch then overlaps with Python's instead of adding to it, and while a batch waits on a
+lock this thread keeps servicing the broker connection (heartbeats), bounded by the database's
+lock and statement timeouts (services.store.db).
 
 Which queues this process reads is settled with the broker (services.amqp.partitions): each
 source queue is consumed exclusively, so a ticket's events are applied by one process at a time
@@ -27,8 +29,10 @@ from typing import Any
 import pika
 import psycopg
 
-from services.amqp.partitions import Partitions
+from services.amqp.partitions import USER_HEADER, Partitions
 from services.amqp.topology import Topology
+from services.components.health import Probe
+from services.core.sources import Sources
 from services.logs import log
 from services.store.db import connect
 from services.store.engine import Engine
@@ -41,6 +45,15 @@ class _Delivery:
     tag: int
     properties: pika.BasicProperties
     body: bytes
+
+    @property
+    def user_id(self) -> str | None:
+        """The broker-checked user who published it: the AMQP user_id, or, behind the router (which
+        cannot republish under another user), the header the router set from it."""
+        if self.properties.user_id:
+            return self.properties.user_id
+        value = (self.properties.headers or {}).get(USER_HEADER)
+        return value if isinstance(value, str) and value else None
 
 
 class IngestConsumer:
@@ -57,17 +70,23 @@ class IngestConsumer:
         linger: float = 0.02,
         expire_every: float = 5.0,
         rebalance_every: float = 2.0,
+        probe: Probe | None = None,
+        sources: Sources | None = None,
     ):
         self.params = pika.URLParameters(amqp_url)
-        self.params.heartbeat = 10  # a dead process's partitions are freed within a few heartbeats
+        if self.params.heartbeat is None:
+            self.params.heartbeat = 10  # a dead process's partitions are freed within a few heartbeats
         self.database_url, self.topology, self.engine, self.partitions = database_url, topology, engine, partitions
         self.batch, self.prefetch, self.linger, self.expire_every = batch, prefetch, linger, expire_every
         self.rebalance_every = rebalance_every
-        self.sources = partitions.queues if partitions else [topology.ingest_queue]
+        self.queues = partitions.queues if partitions else [topology.ingest_queue]
+        self.probe = probe or Probe("ingest")
+        self.sources = sources
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
                 with connect(self.database_url) as db:
                     conn = pika.BlockingConnection(self.params)
@@ -78,11 +97,13 @@ class IngestConsumer:
                             conn.close()
                 backoff = 0.5
             except (psycopg.OperationalError, pika.exceptions.AMQPError, OSError) as e:
+                self.probe.ready(False)
                 log.warning("ingest.retry", error=str(e)[:200], backoff=backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     def _consume(self, conn: pika.BlockingConnection, db, stop: threading.Event) -> None:
+        self.conn = conn
         control = conn.channel()
         self.topology.declare(control)
         if self.partitions:
@@ -95,8 +116,10 @@ class IngestConsumer:
         next_expiry = next_rebalance = time.monotonic()
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
         inflight: _InFlight | None = None
+        self.probe.ready(True)
         try:
             while True:
+                self.probe.beat()
                 waiting = len(self.inbox)
                 conn.process_data_events(time_limit=0.005 if not self.inbox else 0)
                 idle = len(self.inbox) == waiting  # nothing arrived for 5 ms: close the batch now
@@ -109,6 +132,8 @@ class IngestConsumer:
                 now = time.monotonic()
                 if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or idle):
                     prepared = self.engine.prepare([d.body for d in pending], [d.properties for d in pending])
+                    if self.sources is not None:
+                        self.sources.screen(prepared.decoded, [d.user_id for d in pending])
                     self._settle(db, inflight)  # the batch in flight commits while this one was prepared
                     inflight = self._start(db, committer, pending, prepared)
                     pending = []
@@ -146,7 +171,7 @@ class IngestConsumer:
                 del self.held[name]
         if self.partitions:
             live = max(1, control.queue_declare(self.partitions.members, passive=True).method.consumer_count)
-            share = math.ceil(len(self.sources) / live)
+            share = math.ceil(len(self.queues) / live)
         else:
             share = 1
         while len(self.held) > share:
@@ -157,8 +182,8 @@ class IngestConsumer:
             ch.close()
             log.info("ingest.released", queue=name, share=share)
         if len(self.held) < share:
-            start = random.randrange(len(self.sources))
-            for name in self.sources[start:] + self.sources[:start]:
+            start = random.randrange(len(self.queues))
+            for name in self.queues[start:] + self.queues[:start]:
                 if len(self.held) >= share:
                     break
                 if name in self.held or control.queue_declare(name, passive=True).method.consumer_count:
@@ -171,7 +196,7 @@ class IngestConsumer:
 
     def _take(self, conn, name: str):
         ch = conn.channel()
-        ch.basic_qos(prefetch_count=max(25, self.prefetch // len(self.sources)))  # `prefetch` over all sources
+        ch.basic_qos(prefetch_count=max(25, self.prefetch // len(self.queues)))  # `prefetch` over all sources
 
         def deliver(channel, method, properties, body):
             self.inbox.append(_Delivery(channel, method.delivery_tag, properties, body))
@@ -185,24 +210,23 @@ class IngestConsumer:
         return ch
 
     # -- batches ---------------------------------------------------------------------------
-    def _start(self, db, committer: ThreadPoolExecutor, batch: list[_Delivery], prepared) -> _InFlight | None:
-        """Stage the batch here, commit it on the committer thread: while PostgreSQL writes and commits,
-        this thread goes back to the broker and prepares the next batch. One batch in flight at most,
-        so transactions stay in delivery order and the connection is never used by two threads."""
-        try:
-            staged = self.engine.stage(db, prepared)
-        except psycopg.OperationalError:
-            raise
-        except Exception:  # noqa: BLE001 - a bug, not bad input
-            log.exception("ingest.batch_failed", size=len(batch))
-            self._one_by_one(db, batch)
-            return None
-        return _InFlight(batch, committer.submit(self.engine.commit, db, staged))
+    def _start(self, db, committer: ThreadPoolExecutor, batch: list[_Delivery], prepared) -> _InFlight:
+        """Stage and commit the batch on the committer thread: while PostgreSQL locks, writes and
+        commits, this thread goes back to the broker (heartbeats, the next deliveries) and prepares
+        the next batch. One batch in flight at most, so transactions stay in delivery order and the
+        connection is never used by two threads. A failure surfaces in `_settle`."""
+        return _InFlight(batch, committer.submit(self._stage_and_commit, db, prepared))
+
+    def _stage_and_commit(self, db, prepared) -> None:
+        self.engine.commit(db, self.engine.stage(db, prepared))
 
     def _settle(self, db, inflight: _InFlight | None) -> None:
         """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""
         if inflight is None:
             return
+        while not inflight.done.done():  # a slow commit (a held lock): keep answering broker heartbeats
+            self.conn.process_data_events(time_limit=0.2)
+            self.probe.beat()
         try:
             inflight.done.result()
         except psycopg.OperationalError:
@@ -222,7 +246,10 @@ class IngestConsumer:
         triggers the bug is dead-lettered (to <ns>.in.failed, kept for an operator)."""
         for d in batch:
             try:
-                self.engine.ingest(db, [d.body], [d.properties])
+                prepared = self.engine.prepare([d.body], [d.properties])
+                if self.sources is not None:
+                    self.sources.screen(prepared.decoded, [d.user_id])
+                self.engine.commit(db, self.engine.stage(db, prepared))
                 d.channel.basic_ack(d.tag)
             except psycopg.OperationalError:
                 raise

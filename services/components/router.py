@@ -15,7 +15,7 @@ import time
 
 import pika
 
-from services.amqp.partitions import HASH_HEADER, Partitions, subject_of
+from services.amqp.partitions import HASH_HEADER, USER_HEADER, Partitions, subject_of
 from services.amqp.publisher import coalesced
 from services.amqp.topology import Topology
 from services.logs import log
@@ -93,6 +93,9 @@ class Router:
             for _, props, body in inbox:
                 headers = dict(props.headers or {})
                 headers[HASH_HEADER] = subject_of(props, body)
+                headers.pop(USER_HEADER, None)  # only the broker-checked user_id may set it
+                if props.user_id:
+                    headers[USER_HEADER] = props.user_id
                 out.basic_publish(
                     self.partitions.exchange,
                     "",

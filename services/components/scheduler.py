@@ -1,7 +1,10 @@
 """Fires durable timers on the wall clock: claim due rows, fire through the outbox, repeat.
 
 Sleeps until the next due instant (at most `poll` seconds, so a timer inserted meanwhile
-waits at most that long): sub-second lag without a busy loop.
+waits at most that long): sub-second lag without a busy loop. Several schedulers share due work
+(each claims its rows with SKIP LOCKED); when due timers exist but none could be claimed (their
+tickets are locked by ingest or another scheduler) it backs off, doubling up to `max_backoff`,
+instead of spinning on them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 
 import psycopg
 
+from services.components.health import Probe
 from services.core.clock import Clock
 from services.logs import log
 from services.store import timers
@@ -29,19 +33,27 @@ class Scheduler:
         batch: int = 200,
         health_every: float = 60.0,
         dedupe_days: float = 30.0,
+        max_backoff: float = 5.0,
+        probe: Probe | None = None,
     ):
         self.database_url, self.engine, self.clock, self.poll, self.batch = database_url, engine, clock, poll, batch
-        self.health_every, self.dedupe_days = health_every, dedupe_days
+        self.health_every, self.dedupe_days, self.max_backoff = health_every, dedupe_days, max_backoff
+        self.probe = probe or Probe("scheduler")
 
     def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
                 with connect(self.database_url) as conn:
                     log.info("scheduler.started")
+                    self.probe.ready(True)
                     next_health = 0.0
+                    busy = 0.0  # back-off while due timers are all held elsewhere
                     while not stop.is_set():
+                        self.probe.beat()
                         if self.engine.fire_due(conn, self.clock.now(), self.batch):
+                            busy = 0.0
                             continue
                         if time.monotonic() >= next_health:  # housekeeping, when no timer is due
                             self.engine.refresh_health(conn)
@@ -49,14 +61,18 @@ class Scheduler:
                             next_health = time.monotonic() + self.health_every
                         nxt = timers.next_due(conn)
                         conn.commit()
-                        wait = (
-                            self.poll
-                            if nxt is None
-                            else max(0.0, min(self.poll, (nxt - self.clock.now()).total_seconds()))
-                        )
+                        now = self.clock.now()
+                        if nxt is not None and nxt <= now:  # due, yet nothing claimable: locked elsewhere
+                            busy = min(self.max_backoff, max(self.poll, busy * 2))
+                            log.debug("scheduler.due_locked", backoff=busy)
+                            stop.wait(busy)
+                            continue
+                        busy = 0.0
+                        wait = self.poll if nxt is None else max(0.0, min(self.poll, (nxt - now).total_seconds()))
                         stop.wait(wait)
                 backoff = 0.5
             except psycopg.OperationalError as e:
+                self.probe.ready(False)
                 log.warning("scheduler.retry", error=str(e)[:200], backoff=backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)

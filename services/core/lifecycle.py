@@ -38,6 +38,11 @@ from services.core.ticket import (
 
 MR, UC, CI = "merchant_response", "user_confirmation", "chat_inactivity"
 MERCHANT_ACTIONS_FROM = (AWAITING_MERCHANT, AWAITING_CUSTOMER)
+#: The inline answer is sent to the refining worker (issue #17) when its confidence is below this, or
+#: when it is `other`. Chosen on the held-out sets' confidence distribution (bench/bench_language.py).
+REFINE_BELOW = 0.8
+#: Labels that speak for the inline model's doubt: a refinement answers them, so they go.
+_DOUBT_LABELS = ("needs_review", "guess:")
 NOTE_LIMIT = 2000  # CONTRACT: reasons and notes travel on outbound events cut at 2,000 characters
 
 
@@ -93,9 +98,13 @@ def classification_key(ev: Inbound) -> tuple[str, str | None] | None:
 class Lifecycle:
     """Applies inbound events and fired timers to tickets under their policies."""
 
-    def __init__(self, policies: dict[str, Policy], languages: Languages | None = None):
+    def __init__(
+        self, policies: dict[str, Policy], languages: Languages | None = None, *, refine_below: float | None = None
+    ):
         self.policies = policies
         self.languages = languages  # None: every customer message goes to the translate worker
+        # None: no refining worker is asked (tests of the lifecycle alone; a deployment without it)
+        self.refine_below = refine_below
 
     # -- entry points --------------------------------------------------------------
     def apply(self, ticket: Ticket | None, ev: Inbound, classification: Classification | None = None) -> Outcome:
@@ -192,6 +201,8 @@ class Lifecycle:
             labels=labels,
             response_hours=d.response_hours,
             order=d.order.model_dump(mode="json") if d.order else None,
+            category_source="upstream" if d.category else "model",
+            urgent_source="upstream" if d.urgent is not None else "model",
             channel=d.channel,
             customer_id=cust.id if cust else None,
         )
@@ -215,7 +226,77 @@ class Lifecycle:
         self._start_inactivity(o, t, p, ev.time)
         o.facts.append(Fact("opened", t.merchant_id, p.name, ev.time))
         self._record_message(o, t, d.message, "customer", ev.time, language=model.language)
+        if d.category is None and self.refine_below is not None:
+            if model_category == "other" or model.confidence < self.refine_below:
+                o.tasks.append(Task("refine", {"ticket_id": t.id, "message_id": d.message.message_id}))
         return o
+
+    def reclassify(self, ticket: Ticket, model: Classification, at: datetime) -> Outcome:
+        """A stronger classifier's answer for the opening message (the refining worker, issue #17).
+
+        Never touches what a person set: an upstream `category` leaves the ticket as it is, an upstream
+        `urgent` keeps the flag. Urgency is only ever added (the inline safety lexicon is the first word on
+        safety and a refinement cannot silence it). The new category and urgency rule from `at` on: the
+        breach action reads the group when it fires, the next clock reads the urgency when it starts; a
+        running merchant_response clock of a ticket made urgent is shortened to the urgent duration counted
+        from the clock's start (for a fresh ticket, its opening), never later than the old deadline. A
+        deadline already past at `at` is due at `at` (never backdated: the merchant could not have known
+        before), and the scheduler breaches it at once. An answer that changes nothing emits nothing.
+        """
+        t = ticket.clone()
+        o = Outcome(t)
+        if t.category_source == "upstream":
+            return o
+        p = self.policies[t.policy]
+        category = model.category if model.category in GROUP_OF else "other"
+        add_urgent = model.urgent and not t.urgent and t.urgent_source != "upstream"
+        if category == t.category and not add_urgent:
+            return o
+        previous = t.category
+        t.category, t.group = category, GROUP_OF[category]
+        t.category_source = "refined"
+        kept = [lbl for lbl in t.labels if not lbl.startswith(_DOUBT_LABELS)]
+        new = [lbl for lbl in model.labels if lbl.startswith("safety:")] if add_urgent else []
+        t.labels = list(dict.fromkeys([*kept, *new, "refined"]))
+        if add_urgent:
+            t.urgent, t.urgent_source = True, "refined"
+        t.updated_at = max(t.updated_at, at)
+        o.emit(
+            "ticket.classified",
+            group=t.group,
+            category=t.category,
+            urgent=t.urgent,
+            language=t.language or model.language,
+            confidence=model.confidence,
+            classifier=model.classifier,
+            labels=t.labels,
+            source="refined",
+            model_category=category,
+            model_confidence=model.confidence,
+            previous_category=previous,
+        )
+        if add_urgent:
+            self._shorten_for_urgency(o, t, p, at)
+        return o
+
+    def _shorten_for_urgency(self, o: Outcome, t: Ticket, p: Policy, at: datetime) -> None:
+        c = t.clock
+        if t.status != AWAITING_MERCHANT or c is None or c.breached:
+            return  # no running clock: the next one starts with the urgent duration (response_for)
+        duration = p.response_for(True, t.response_hours)
+        due = min(c.due_at, max(p.calendar.add(c.started_at, duration), at))
+        if due >= c.due_at:
+            return  # the policy has no shorter urgent deadline, or an agreed one wins
+        c.due_at = due
+        o.timers[T_BREACH] = due
+        o.emit("sla.activated", clock=MR, due_at=due, policy=p.name)
+        if c.warn_at is None or p.warning_before is None:
+            return  # warned already (or the policy has no warning)
+        if duration <= p.warning_before or due <= at:
+            self._warn(o, t, p, due)
+        else:
+            c.warn_at = min(c.warn_at, p.calendar.add(c.started_at, duration - p.warning_before))
+            o.timers[T_WARNING] = c.warn_at
 
     def _posted(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         m = ev.data.message  # type: ignore[attr-defined]

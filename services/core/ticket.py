@@ -60,6 +60,10 @@ class Ticket(BaseModel):
     urgent: bool = False
     language: str | None = None
     labels: list[str] = []
+    # Who set the category and the urgent flag: "upstream" (a person: never reclassified), "model" (the
+    # inline classifier) or "refined" (the refining worker, issue #17). Older rows read as "model".
+    category_source: str = "model"
+    urgent_source: str = "model"
     response_hours: float | None = None
     clock: MerchantClock | None = None
     confirmation_due_at: datetime | None = None

@@ -130,6 +130,9 @@ class Writes:
         if before is None:
             self.count("tickets", 1, status=t.status)
             self.count("open_tickets", 1, category=t.category)
+        elif before.category != t.category and before.is_open and t.is_open:  # reclassified (issue #17)
+            self.count("open_tickets", -1, category=before.category)
+            self.count("open_tickets", 1, category=t.category)
 
     def fired(self, ticket_id: str, kind: str) -> None:
         """A timer fired: its row goes, unless the outcome recorded after this sets it again."""
@@ -234,8 +237,17 @@ class Writes:
 
 
 # -- the relay's side of the outbox -----------------------------------------------------------------
-def pending(conn, limit: int) -> list[tuple[int, str, str, bytes, str | None, str]]:
-    """The oldest `limit` committed rows, in id order (the order their causes were applied)."""
+class LeadershipLost(Exception):
+    """The relay's session no longer holds the leader lock: it must not publish."""
+
+
+def pending(conn, limit: int, lead_key: int | None = None) -> list[tuple[int, str, str, bytes, str | None, str]]:
+    """The oldest `limit` committed rows, in id order (the order their causes were applied). With
+    `lead_key`, first proves in the same transaction that this session still holds that lock, so a
+    relay whose session died or was replaced reads nothing to publish."""
+    if lead_key is not None and not still_leads(conn, lead_key):
+        conn.rollback()
+        raise LeadershipLost(f"advisory lock {lead_key:#x} is not held by this session")
     rows = conn.execute(Q["outbox_batch"], (limit,)).fetchall()
     conn.commit()
     return rows
@@ -252,3 +264,8 @@ def try_lead(conn, key: int) -> bool:
     got = conn.execute(Q["try_relay_leadership"], (key,)).fetchone()[0]
     conn.commit()
     return got
+
+
+def still_leads(conn, key: int) -> bool:
+    """This session holds the advisory lock `key` (pg_locks splits a bigint key into classid, objid)."""
+    return conn.execute(Q["relay_still_leads"], (key >> 32, key & 0xFFFFFFFF)).fetchone()[0]

@@ -31,17 +31,19 @@ class Pipeline:
         namespace: str,
         components: str = "ingest,workers,relay",
         extra_env: dict | None = None,
+        user_id: str | None = None,
     ):
         self.amqp_url, self.ns, self.components = amqp_url, namespace, components
-        self.env = dict(
-            os.environ,
-            TICKETFLOW_AMQP_URL=amqp_url,
-            TICKETFLOW_DATABASE_URL=database_url,
-            TICKETFLOW_NAMESPACE=namespace,
-            TICKETFLOW_LOG_FORMAT="json",
-            TICKETFLOW_METRICS_PORT=str(_free_port()),
+        self.user_id = user_id  # the AMQP user_id every publish carries (RabbitMQ checks it is ours)
+        self.env = {
+            **os.environ,
+            "TICKETFLOW_AMQP_URL": amqp_url,
+            "TICKETFLOW_DATABASE_URL": database_url,
+            "TICKETFLOW_NAMESPACE": namespace,
+            "TICKETFLOW_LOG_FORMAT": "json",
+            "TICKETFLOW_METRICS_PORT": str(_free_port()),
             **(extra_env or {}),
-        )
+        }
         self.metrics_port = int(self.env["TICKETFLOW_METRICS_PORT"])
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="ticketflow-e2e-", suffix=".log")[1])
@@ -107,14 +109,16 @@ class Pipeline:
         except Exception:  # noqa: BLE001
             pass
 
-    def publish(self, ev: dict | bytes, routing_key: str | None = None) -> None:
+    def publish(self, ev: dict | bytes, routing_key: str | None = None, user_id: str | None = None) -> None:
         body = ev if isinstance(ev, bytes) else json.dumps(ev).encode()
         rk = routing_key or (ev.get("type", "x") if isinstance(ev, dict) else "x")
         self.ch.basic_publish(
             f"{self.ns}.in",
             rk,
             body,
-            pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2),
+            pika.BasicProperties(
+                content_type="application/cloudevents+json", delivery_mode=2, user_id=user_id or self.user_id
+            ),
         )
 
     def drain(self, quiet_s: float = 2.0, max_s: float = 60) -> list[dict]:

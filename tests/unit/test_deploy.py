@@ -345,18 +345,49 @@ def test_ticketflow_services_share_one_image_build_and_environment(services):
 
 def test_ticketflow_environment_matches_the_contract(services):
     env = services["migrate"]["environment"]
-    assert env["TICKETFLOW_AMQP_URL"] == "amqp://guest:guest@rabbitmq:5672/%2F"
-    assert env["TICKETFLOW_DATABASE_URL"] == "postgresql://postgres:postgres@postgres/ticketflow"
+    assert (
+        env["TICKETFLOW_AMQP_URL"]
+        == "amqp://ticketflow:${RABBITMQ_PASSWORD:?run scripts/gen-secrets first}@rabbitmq:5672/%2F"
+    )
+    assert env["TICKETFLOW_DATABASE_URL"] == (
+        "postgresql://ticketflow:${POSTGRES_PASSWORD:?run scripts/gen-secrets first}@postgres/ticketflow"
+    )
     assert env["TICKETFLOW_NAMESPACE"] == "ticketflow"
     assert str(env["TICKETFLOW_METRICS_PORT"]) == str(METRICS_PORT)
     assert env["TICKETFLOW_LIBRETRANSLATE_URL"] == "http://libretranslate:5000"
     assert env["TICKETFLOW_LOG_FORMAT"] in ("json", "console")
     postgres = services["postgres"]["environment"]
-    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]) == (
-        "postgres",
-        "postgres",
-        "ticketflow",
-    )
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("ticketflow", "ticketflow")
+
+
+def test_compose_has_no_default_password_and_binds_ports_to_loopback(services):
+    # every password is a required variable (`${X:?...}`), never a value or a `${X:-default}`
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key or "URL" in key and "@" in str(value):
+                assert ":?" in str(value), f"{name}: {key} has a default or literal password"
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is published on every interface"
+    assert not any("--web.enable-lifecycle" in arg for arg in services["prometheus"]["command"])
+    assert not any("guest" in str(v) for s in services.values() for v in (s.get("environment") or {}).values())
+
+
+def test_broker_users_may_publish_only_their_types_on_the_inbound_exchange():
+    import json as _json
+
+    definitions = _json.loads((DEPLOY / "rabbitmq/definitions.json").read_text())
+    users = {u["name"] for u in definitions["users"]}
+    assert "guest" not in users and all(u["password_hash"] == "" for u in definitions["users"])
+    topic = {t["user"]: t for t in definitions["topic_permissions"]}
+    perms = {p["user"]: p for p in definitions["permissions"]}
+    sources = _json.loads((DEPLOY / "sources.json").read_text())
+    for user, t in topic.items():
+        assert t["exchange"] == "ticketflow.in" and t["read"] == "^$"
+        assert perms[user]["write"] == "^ticketflow\\.in$" and perms[user]["configure"] == "^$"
+        allowed = sources[user] if isinstance(sources[user], list) else sources[user]["types"]
+        for type_ in allowed:  # the broker's rule and TICKETFLOW_SOURCES agree
+            assert re.fullmatch(t["write"], type_), (user, type_)
+    assert not re.fullmatch(topic["survey-app"]["write"], "ticket.opened")
 
 
 def test_one_service_per_component_after_a_one_shot_migrate(services):
@@ -387,7 +418,9 @@ def test_compose_volumes_exist(compose, services):
     for name, service in services.items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source.startswith("."):
+            if source.startswith("./.secrets/"):  # generated, never committed
+                assert source.removeprefix("./") in (ROOT / "scripts/gen-secrets").read_text(), source
+            elif source.startswith("."):
                 assert (ROOT / source).exists(), f"{name}: {source} does not exist"
             else:
                 assert source in declared, f"{name}: named volume {source} not declared"
@@ -500,8 +533,9 @@ def test_dockerfile_builds_one_pinned_non_root_image():
     for base in bases:
         assert base.startswith("python:3.11") and "slim" in base, base
         assert image_is_pinned(base), base
-    # the project itself, with the demo's embedded PostgreSQL (the image runs `demo` too)
-    assert any(re.search(r"pip install( -c requirements\.lock)? '\.\[demo\]'(\s|$)", line) for line in lines)
+    # the project itself, with the demo's embedded PostgreSQL (the image runs `demo` too) and the refining
+    # worker's model (the `refine` extra, issue #17)
+    assert any(re.search(r"pip install( -c requirements\.lock)? '\.\[demo,refine\]'(\s|$)", line) for line in lines)
     user = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert [line for line in lines if line.startswith("ENTRYPOINT")][-1] == 'ENTRYPOINT ["ticketflow"]'
@@ -562,7 +596,7 @@ def test_k8s_service_exposes_the_exporter_metrics_port(k8s_objects):
     (container,) = exporter["spec"]["template"]["spec"]["containers"]
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert container_ports[port["targetPort"]] == METRICS_PORT == port["port"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/metrics"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 # ---------------------------------------------------------------- promtool (when installed)

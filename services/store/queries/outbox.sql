@@ -26,5 +26,14 @@ delete from outbox where id = any(%s)
 -- name: try_relay_leadership
 select pg_try_advisory_lock(%s)
 
+-- name: relay_still_leads
+-- The leader's lock, held by this very session: false behind a pooler that hands each
+-- transaction another server connection (PgBouncer transaction mode), or after a takeover.
+select exists (
+    select 1 from pg_locks
+    where locktype = 'advisory' and pid = pg_backend_pid() and granted
+      and classid = %s::bigint::oid and objid = %s::bigint::oid and objsubid = 1
+)
+
 -- name: insert_dead_letter
 insert into dead_letters (queue, actor, message_id, args, error) values (%s, %s, %s, %s, %s)

@@ -1,5 +1,8 @@
 -- name: due_timers
+-- SKIP LOCKED here too: several schedulers each take a different share of the due rows instead of
+-- all reading the same first `limit` and then skipping each other's.
 select ticket_id, kind, due_at from timers where due_at <= %s order by due_at, ticket_id, kind limit %s
+for update skip locked
 
 -- name: lock_live_timers
 -- After the tickets (lock order: tickets, then timers); a row another scheduler holds is skipped.

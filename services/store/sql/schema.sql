@@ -181,6 +181,13 @@ CREATE TABLE public.chat_answers (
     at timestamp with time zone NOT NULL
 );
 
+CREATE UNLOGGED TABLE public.component_heartbeats (
+    component text NOT NULL,
+    instance text NOT NULL,
+    ready boolean NOT NULL,
+    beat_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.dead_letters (
     id bigint NOT NULL,
     queue text NOT NULL,
@@ -359,6 +366,17 @@ CREATE TABLE public.parked_events (
     parked_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.refinements (
+    ticket_id text NOT NULL,
+    message_id text NOT NULL,
+    classifier text NOT NULL,
+    category text NOT NULL,
+    urgent boolean NOT NULL,
+    confidence real NOT NULL,
+    outcome text NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -426,6 +444,9 @@ ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbo
 
 ALTER TABLE ONLY public.timeline ALTER COLUMN id SET DEFAULT nextval('public.timeline_id_seq'::regclass);
 
+ALTER TABLE ONLY public.component_heartbeats
+    ADD CONSTRAINT component_heartbeats_pkey PRIMARY KEY (component, instance);
+
 ALTER TABLE ONLY public.dead_letters
     ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
 
@@ -470,6 +491,9 @@ ALTER TABLE ONLY public.outbox
 
 ALTER TABLE ONLY public.parked_events
     ADD CONSTRAINT parked_events_pkey PRIMARY KEY (event_id);
+
+ALTER TABLE ONLY public.refinements
+    ADD CONSTRAINT refinements_pkey PRIMARY KEY (ticket_id, message_id);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);

@@ -1,0 +1,127 @@
+"""Refine one ticket's inline classification with the stronger classifier, exactly once (issue #17).
+
+The classifier runs outside any transaction (tens of ms); the answer is then applied through the core
+(`Lifecycle.reclassify`) under the ticket's lock, in one transaction with its outbox rows, and the
+`refinements` row written there is the task's idempotency key: a redelivered or duplicated task finds
+it and does nothing. Every task ends counted in `refinements_total{outcome}`: `applied` (the ticket
+changed), `agreed` (same answer), `unsure` (below the acceptance confidence), `upstream` (a person
+classified it), `unavailable` (no refining model in this worker: logged and counted, never silent).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from services.amqp.topology import Topology
+from services.core.clock import Clock
+from services.core.lifecycle import Lifecycle
+from services.logs import log
+from services.store import refinements, tickets
+from services.store.outbox import Writes
+
+#: The refiner's answer replaces the inline one only from this confidence on (chosen on the held-out
+#: sets with bench/bench_language.py --refine; below it the inline answer stands).
+ACCEPT = 0.4
+
+
+@dataclass(frozen=True)
+class _Unavailable:
+    reason: str
+
+
+class RefineJob:
+    def __init__(self, pool: ConnectionPool, topology: Topology, lifecycle: Lifecycle, refiner: Any, clock: Clock):
+        """`refiner`: a classifier with `classify(text, language)`, a callable that builds one on first use
+        (so the worker starts at once and loads the model on its first task), or None."""
+        self.pool, self.topology, self.lifecycle, self.clock = pool, topology, lifecycle, clock
+        self._refiner, self._lock = refiner, threading.Lock()
+
+    def refiner(self) -> Any:
+        """The classifier, built once; an unavailable one is logged once and remembered."""
+        with self._lock:
+            r = self._refiner
+            if r is not None and not hasattr(r, "classify") and callable(r):
+                from services.language import ClassifierUnavailable
+
+                try:
+                    r = r()
+                    log.info("refiner.loaded", classifier=r.name, load_ms=round(getattr(r, "load_seconds", 0) * 1000))
+                except ClassifierUnavailable as exc:
+                    r = _Unavailable(str(exc))
+                    log.warning("refiner.unavailable", reason=r.reason, effect="inline classifications stand")
+                self._refiner = r
+            return r
+
+    def run(self, ticket_id: str, message_id: str) -> str | None:
+        """Returns the outcome recorded, or None when there was nothing to do (already refined)."""
+        with self.pool.connection() as conn:
+            row = refinements.pending_input(conn, ticket_id, message_id)
+        if row is None:
+            return None  # refined already (a redelivery), or no such message
+        text, _locale, language = row
+        refiner = self.refiner()
+        if refiner is None or isinstance(refiner, _Unavailable):
+            self._count_only("unavailable")
+            log.warning("refine.skipped", ticket_id=ticket_id, message_id=message_id, reason="refiner unavailable")
+            return "unavailable"
+        answer = refiner.classify(text, language)  # a services.language Classification
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            t = tickets.lock(cur, [ticket_id]).get(ticket_id)
+            if t is None:
+                return None
+            at = max(self.clock.now(), t.updated_at)  # never stamped before what the ticket has seen
+            if t.category_source == "upstream":
+                outcome, effective = "upstream", None
+            elif answer.confidence < ACCEPT or answer.category == "other":
+                # not sure what it is: the inline category stands; an urgency it found still counts
+                outcome, effective = "unsure", replace(answer, category=t.category) if answer.urgent else None
+            else:
+                outcome, effective = "agreed", answer
+            o = self.lifecycle.reclassify(t, effective, at) if effective is not None else None
+            if o is not None and o.emits:
+                outcome = "applied"
+            a = answer
+            if not refinements.claim(
+                cur, ticket_id, message_id, a.classifier, a.category, a.urgent, a.confidence, outcome, at
+            ):
+                return None  # a concurrent copy of this task got here first
+            w = Writes(self.topology)
+            w.note(
+                ticket_id,
+                at,
+                "refine",
+                "classification.refined",
+                None,
+                {
+                    "classifier": answer.classifier,
+                    "category": answer.category,
+                    "confidence": answer.confidence,
+                    "urgent": answer.urgent,
+                    "outcome": outcome,
+                },
+            )
+            if o is not None and o.emits:
+                w.record(t, o, f"refine:{ticket_id}:{message_id}", at)
+                assert o.ticket is not None
+                tickets.save(cur, [o.ticket])
+            w.count("refinements_total", outcome=outcome)
+            w.flush(cur)
+        log.info(
+            "refine.done",
+            ticket_id=ticket_id,
+            message_id=message_id,
+            outcome=outcome,
+            category=answer.category,
+            confidence=answer.confidence,
+        )
+        return outcome
+
+    def _count_only(self, outcome: str) -> None:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            w = Writes(self.topology)
+            w.count("refinements_total", outcome=outcome)
+            w.flush(cur)

