@@ -109,6 +109,7 @@ class IngestConsumer:
         if self.partitions:
             self.partitions.declare(conn, self.topology.failed_queue)
             control.basic_consume(self.partitions.members, on_message_callback=lambda *_: None)
+        log.info("ingest.consuming", queues=len(self.queues), partitioned=self.partitions is not None)
         self.held: dict[str, Any] = {}
         self.inbox: list[_Delivery] = []
         pending: list[_Delivery] = []
@@ -191,7 +192,7 @@ class IngestConsumer:
                 ch = self._take(conn, name)
                 if ch is not None:
                     self.held[name] = ch
-                    log.info("ingest.consuming", queue=name, share=share)
+                    log.info("ingest.partition_taken", queue=name, share=share)
         return pending
 
     def _take(self, conn, name: str):
