@@ -141,12 +141,16 @@ def run_pipeline(amqp, db, ns, second="relay,workers"):
     return procs
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by the processes that share the box, grouped by role; read before
-    and after the sustained phase, the difference says where the cores went per event."""
+def cpu_seconds(procs=()) -> dict[str, float]:
+    """CPU seconds used so far by this bench's processes (`procs` and their children, e.g. the
+    router of an ingest process), by role, and by RabbitMQ and PostgreSQL (shared with whatever
+    else runs on the box); read before and after the sustained phase, the difference says where
+    the cores went per event. Only our own pids count: other checkouts' `ticketflow run` would not."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     me = os.getpid()
+    roles = {p.pid: ("ingest" if "ingest" in " ".join(p.args) else "relay+workers") for p in procs}
+    stats: dict[int, tuple[int, str, float]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -155,21 +159,17 @@ def cpu_seconds() -> dict[str, float]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        stats[int(pid)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / tick)
+    for pid, (ppid, cmd, cpu) in stats.items():
         role = (
             "bench"
-            if int(pid) == me
-            else "ingest"
-            if "--components ingest" in cmd
-            else "relay+workers"
-            if "--components relay" in cmd
-            else "postgres"
-            if cmd.startswith("postgres")
-            else "rabbitmq"
-            if "beam.smp" in cmd
-            else None
+            if pid == me
+            else roles.get(pid)
+            or (roles[ppid] + " (child)" if ppid in roles else None)
+            or ("postgres" if cmd.startswith("postgres") else "rabbitmq" if "beam.smp" in cmd else None)
         )
         if role:
-            out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            out[role] = out.get(role, 0.0) + cpu
     return out
 
 
@@ -243,10 +243,10 @@ def main():
             publish(amqp, ns, warm, None)
             wait_for(tap, [i for i, _ in warm], 90)
             events = stream(a.events, "s")
-            t0, cpu0 = time.perf_counter(), cpu_seconds()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(procs)
             publish(amqp, ns, events, None)
             t_end = wait_for(tap, [i for i, _ in events], 300)
-            cpu1 = cpu_seconds()
+            cpu1 = cpu_seconds(procs)
             sustained = len(events) / (t_end - t0)
             lats = {}
             for tag, rate in (("l", sustained / 2), ("t", a.target_rate)):  # half the sustained rate; the target's

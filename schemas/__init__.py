@@ -4,6 +4,7 @@
 Schema files and the AsyncAPI document from these models.
 """
 
+from .binary import structured
 from .codec import Inbound, Rejected, decode, encode_outbound, validate_outbound
 from .envelope import CONTENT_TYPE, MAX_MESSAGE_BYTES, CloudEvent
 from .inbound import INBOUND
@@ -22,5 +23,6 @@ __all__ = [
     "encode_outbound",
     "format_rfc3339",
     "parse_rfc3339",
+    "structured",
     "validate_outbound",
 ]

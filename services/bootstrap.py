@@ -146,6 +146,13 @@ def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4,
     return broker, worker, close
 
 
+def partitions(settings: Settings):
+    """The ticket-keyed partitions of the inbound stream, or None when `TICKETFLOW_INGEST_PARTITIONS=0`."""
+    from services.amqp.partitions import Partitions
+
+    return Partitions(settings.namespace, settings.ingest_partitions) if settings.ingest_partitions > 0 else None
+
+
 def declare_topology(settings: Settings) -> None:
     """Exchanges and queues `run` consumes from (what `migrate` promises), and the workers' queues."""
     import pika
@@ -154,7 +161,10 @@ def declare_topology(settings: Settings) -> None:
 
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
     try:
-        topology(settings).declare(conn.channel())
+        t = topology(settings)
+        t.declare(conn.channel())
+        if (p := partitions(settings)) is not None:
+            p.declare(conn, t.failed_queue)
     finally:
         conn.close()
     broker = make_broker(settings.amqp_url)

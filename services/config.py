@@ -18,6 +18,7 @@ class Settings:
     log_format: str = "auto"  # json | console | auto (console on a terminal)
     ingest_batch: int = 200
     ingest_prefetch: int = 500  # unacked deliveries: the batch committing and the next ones
+    ingest_partitions: int = 8  # ticket-keyed partition queues (0: one queue, one active ingest process)
     parking_limit: int = 10_000
     parking_seconds: float = 600.0
     # Per CloudEvent source: one noisy upstream cannot fill the lot for the others. Default: half the lot,
@@ -60,6 +61,7 @@ class Settings:
             log_format=env.get("TICKETFLOW_LOG_FORMAT", d.log_format),
             ingest_batch=int(env.get("TICKETFLOW_INGEST_BATCH", d.ingest_batch)),
             ingest_prefetch=int(env.get("TICKETFLOW_INGEST_PREFETCH", d.ingest_prefetch)),
+            ingest_partitions=int(env.get("TICKETFLOW_INGEST_PARTITIONS", d.ingest_partitions)),
             parking_limit=int(env.get("TICKETFLOW_PARKING_LIMIT", d.parking_limit)),
             parking_seconds=float(env.get("TICKETFLOW_PARKING_SECONDS", d.parking_seconds)),
             parking_source_limit=int(

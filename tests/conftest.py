@@ -94,10 +94,11 @@ def broker_cleanup(amqp_url, namespace):
 def delete_namespace(amqp_url: str, namespace: str) -> None:
     import pika
 
+    from services.amqp.partitions import Partitions
     from services.amqp.topology import WORKER_ACTORS, Topology
 
-    t = Topology(namespace)
-    queues = [t.ingest_queue, t.rejected_queue, t.failed_queue]
+    t, parts = Topology(namespace), Partitions(namespace, 64)
+    queues = [t.ingest_queue, t.rejected_queue, t.failed_queue, parts.members, *parts.queues]
     for a in WORKER_ACTORS:
         q = t.worker_queue(a)
         queues += [q, f"{q}.DQ", f"{q}.XQ"]
@@ -106,6 +107,6 @@ def delete_namespace(amqp_url: str, namespace: str) -> None:
         ch = conn.channel()
         for q in queues + [f"{namespace}.tap"]:
             ch.queue_delete(q)
-        for ex in (t.inbound, t.outbound):
+        for ex in (t.inbound, t.outbound, parts.exchange):
             ch.exchange_delete(ex)
         conn.close()

@@ -136,14 +136,15 @@ class PrivatePostgres:
 
 class PrivateRabbit:
     """A RabbitMQ node of our own: node name, AMQP and distribution ports, data and log directories;
-    no plugins (no management port to collide with). guest/guest from loopback."""
+    no plugins but the consistent-hash exchange that ticket partitions need (no management port to
+    collide with). guest/guest from loopback."""
 
     def __init__(self, port: int | None = None, definitions: str | None = None):
         self.port = port or free_port()
         self.dist_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="tf-rmq-"))
         self.node = f"tf{self.port}@localhost"
-        (self.root / "enabled_plugins").write_text("[].\n")
+        (self.root / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
         (self.root / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users.guest = true\n"
             "vm_memory_high_watermark.relative = 0.2\ndisk_free_limit.absolute = 50MB\n"

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from services.bootstrap import build_engine, policies, sources
+from services.bootstrap import build_engine, partitions, policies, sources
 from services.bootstrap import topology as build_topology
 from services.cli.errors import Failure
 from services.components.health import Health, workers_state
@@ -57,6 +57,11 @@ def run(settings: Settings, components: list[str]) -> int:
         from services.language import warm_up
 
         warm_up()  # load the classifier and detector now, not on the first ticket
+        parts = partitions(settings)
+        if parts is not None:  # every ingest process can route (in a child process); one does at a time
+            from services.components.router import start_process
+
+            closers.append(start_process(settings.amqp_url, settings.namespace, parts.count, settings.log_format))
         start(
             "ingest",
             IngestConsumer(
@@ -64,6 +69,7 @@ def run(settings: Settings, components: list[str]) -> int:
                 settings.database_url,
                 topology,
                 engine,
+                partitions=parts,
                 batch=settings.ingest_batch,
                 prefetch=settings.ingest_prefetch,
                 probe=health.probe("ingest"),

@@ -1,4 +1,5 @@
-"""The ingest consumer: `<ns>.in.ingest` -> Engine (prepare, stage, commit) in batches -> ack after commit.
+"""The ingest consumer: partition queues (or `<ns>.in.ingest`) -> Engine (prepare, stage, commit) in
+batches -> ack after commit.
 
 Batches close at `batch` messages or `linger` seconds, whichever first: big enough to amortise
 the commit, short enough to keep latency low at moderate rates. One batch is staged and committed
@@ -6,18 +7,29 @@ on a helper thread while the next one is received and prepared (decoded, classif
 share of a batch then overlaps with Python's instead of adding to it, and while a batch waits on a
 lock this thread keeps servicing the broker connection (heartbeats), bounded by the database's
 lock and statement timeouts (services.store.db).
+
+Which queues this process reads is settled with the broker (services.amqp.partitions): each
+source queue is consumed exclusively, so a ticket's events are applied by one process at a time
+and in order; every `rebalance_every` seconds a process takes free partitions up to its fair
+share (partitions / live ingest processes) or hands back what is over it. Without partitions
+(`TICKETFLOW_INGEST_PARTITIONS=0`) the one source is `<ns>.in.ingest`, and a second process
+waits as a hot standby.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pika
 import psycopg
 
+from services.amqp.partitions import USER_HEADER, Partitions
 from services.amqp.topology import Topology
 from services.components.health import Probe
 from services.core.sources import Sources
@@ -25,6 +37,23 @@ from services.logs import log
 from services.store.db import connect
 from services.store.engine import Engine
 from services.store.outbox import add_counters
+
+
+@dataclass
+class _Delivery:
+    channel: Any  # pika BlockingChannel
+    tag: int
+    properties: pika.BasicProperties
+    body: bytes
+
+    @property
+    def user_id(self) -> str | None:
+        """The broker-checked user who published it: the AMQP user_id, or, behind the router (which
+        cannot republish under another user), the header the router set from it."""
+        if self.properties.user_id:
+            return self.properties.user_id
+        value = (self.properties.headers or {}).get(USER_HEADER)
+        return value if isinstance(value, str) and value else None
 
 
 class IngestConsumer:
@@ -35,16 +64,22 @@ class IngestConsumer:
         topology: Topology,
         engine: Engine,
         *,
+        partitions: Partitions | None = None,
         batch: int = 200,
         prefetch: int = 500,
         linger: float = 0.02,
         expire_every: float = 5.0,
+        rebalance_every: float = 2.0,
         probe: Probe | None = None,
         sources: Sources | None = None,
     ):
         self.params = pika.URLParameters(amqp_url)
-        self.database_url, self.topology, self.engine = database_url, topology, engine
+        if self.params.heartbeat is None:
+            self.params.heartbeat = 10  # a dead process's partitions are freed within a few heartbeats
+        self.database_url, self.topology, self.engine, self.partitions = database_url, topology, engine, partitions
         self.batch, self.prefetch, self.linger, self.expire_every = batch, prefetch, linger, expire_every
+        self.rebalance_every = rebalance_every
+        self.queues = partitions.queues if partitions else [topology.ingest_queue]
         self.probe = probe or Probe("ingest")
         self.sources = sources
 
@@ -78,69 +113,131 @@ class IngestConsumer:
                 backoff = min(backoff * 2, 10.0)
 
     def _consume(self, conn: pika.BlockingConnection, db, stop: threading.Event) -> None:
-        ch = conn.channel()
-        self.topology.declare(ch)
-        ch.basic_qos(prefetch_count=self.prefetch)
-        log.info("ingest.consuming", queue=self.topology.ingest_queue)
-        self.probe.ready(True)
-        pending: list[tuple[int, bytes, str | None]] = []
+        self.conn = conn
+        control = conn.channel()
+        self.topology.declare(control)
+        if self.partitions:
+            self.partitions.declare(conn, self.topology.failed_queue)
+            control.basic_consume(self.partitions.members, on_message_callback=lambda *_: None)
+        log.info("ingest.consuming", queues=len(self.queues), partitioned=self.partitions is not None)
+        self.held: dict[str, Any] = {}
+        self.inbox: list[_Delivery] = []
+        pending: list[_Delivery] = []
         opened_at = 0.0
-        next_expiry = time.monotonic()
+        next_expiry = next_rebalance = time.monotonic()
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
         inflight: _InFlight | None = None
+        self.probe.ready(True)
         try:
-            for method, props, body in ch.consume(self.topology.ingest_queue, inactivity_timeout=0.005):
+            while True:
                 self.probe.beat()
-                if method is not None:
+                waiting = len(self.inbox)
+                conn.process_data_events(time_limit=0.005 if not self.inbox else 0)
+                idle = len(self.inbox) == waiting  # nothing arrived for 5 ms: close the batch now
+                if self.inbox and len(pending) < self.batch:  # a batch never grows past `batch`
                     if not pending:
                         opened_at = time.monotonic()
-                    pending.append((method.delivery_tag, body, props.user_id))
+                    room = self.batch - len(pending)
+                    pending.extend(self.inbox[:room])
+                    del self.inbox[:room]
                 now = time.monotonic()
-                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or method is None):
-                    prepared = self.engine.prepare([b for _, b, _ in pending])  # overlaps the batch in flight
+                if pending and (len(pending) >= self.batch or now - opened_at >= self.linger or idle):
+                    prepared = self.engine.prepare([d.body for d in pending], [d.properties for d in pending])
                     if self.sources is not None:
-                        self.sources.screen(prepared.decoded, prepared.kept([u for _, _, u in pending]))
-                    self._settle(ch, db, inflight)
-                    inflight = self._start(ch, db, committer, pending, prepared)
+                        self.sources.screen(prepared.decoded, prepared.kept([d.user_id for d in pending]))
+                    self._settle(db, inflight)  # the batch in flight commits while this one was prepared
+                    inflight = self._start(db, committer, pending, prepared)
                     pending = []
                 elif inflight is not None and inflight.done.done():
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                 if now >= next_expiry:
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                     self.engine.expire_parked(db)
                     next_expiry = now + self.expire_every
+                if now >= next_rebalance:
+                    pending = self._rebalance(conn, control, db, inflight, pending)
+                    inflight = None
+                    next_rebalance = now + self.rebalance_every
                 if stop.is_set() and not pending:
-                    self._settle(ch, db, inflight)
+                    self._settle(db, inflight)
                     inflight = None
                     break
         finally:
             committer.shutdown(wait=True)  # a commit under way finishes; its batch is acked only if settled
-            try:
-                ch.cancel()  # unacked deliveries go back to the queue
-            except Exception:  # noqa: BLE001 - the channel may already be gone
-                pass
+            for ch in self.held.values():
+                try:
+                    ch.close()  # unacked deliveries go back to their queue, in order
+                except Exception:  # noqa: BLE001 - the channel may already be gone
+                    pass
 
-    def _start(
-        self, ch, db, committer: ThreadPoolExecutor, batch: list[tuple[int, bytes, str | None]], prepared
-    ) -> _InFlight:
+    # -- which queues this process reads ---------------------------------------------------
+    def _rebalance(self, conn, control, db, inflight, pending: list[_Delivery]) -> list[_Delivery]:
+        """Take free sources up to the fair share, give back what is over it. Settles the batch in
+        flight first; returns what is left of `pending` (a released queue's deliveries go back)."""
+        self._settle(db, inflight)
+        for name, ch in list(self.held.items()):
+            if not ch.is_open:
+                del self.held[name]
+        if self.partitions:
+            live = max(1, control.queue_declare(self.partitions.members, passive=True).method.consumer_count)
+            share = math.ceil(len(self.queues) / live)
+        else:
+            share = 1
+        while len(self.held) > share:
+            name = sorted(self.held)[-1]
+            ch = self.held.pop(name)
+            pending = [d for d in pending if d.channel is not ch]
+            self.inbox = [d for d in self.inbox if d.channel is not ch]
+            ch.close()
+            log.info("ingest.released", queue=name, share=share)
+        if len(self.held) < share:
+            start = random.randrange(len(self.queues))
+            for name in self.queues[start:] + self.queues[:start]:
+                if len(self.held) >= share:
+                    break
+                if name in self.held or control.queue_declare(name, passive=True).method.consumer_count:
+                    continue
+                ch = self._take(conn, name)
+                if ch is not None:
+                    self.held[name] = ch
+                    log.info("ingest.partition_taken", queue=name, share=share)
+        return pending
+
+    def _take(self, conn, name: str):
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=max(25, self.prefetch // len(self.queues)))  # `prefetch` over all sources
+
+        def deliver(channel, method, properties, body):
+            self.inbox.append(_Delivery(channel, method.delivery_tag, properties, body))
+
+        try:
+            ch.basic_consume(name, on_message_callback=deliver, exclusive=True)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code == 403:  # another process took it first
+                return None
+            raise
+        return ch
+
+    # -- batches ---------------------------------------------------------------------------
+    def _start(self, db, committer: ThreadPoolExecutor, batch: list[_Delivery], prepared) -> _InFlight:
         """Stage and commit the batch on the committer thread: while PostgreSQL locks, writes and
         commits, this thread goes back to the broker (heartbeats, the next deliveries) and prepares
         the next batch. One batch in flight at most, so transactions stay in delivery order and the
         connection is never used by two threads. A failure surfaces in `_settle`."""
-        failed = [batch[i][0] for i, _ in prepared.failed]  # preparation raised: dead-lettered once committed
+        failed = [batch[i] for i, _ in prepared.failed]  # preparation raised: dead-lettered once committed
         return _InFlight(batch, committer.submit(self._stage_and_commit, db, prepared), failed)
 
     def _stage_and_commit(self, db, prepared) -> None:
         self.engine.commit(db, self.engine.stage(db, prepared))
 
-    def _settle(self, ch, db, inflight: _InFlight | None) -> None:
+    def _settle(self, db, inflight: _InFlight | None) -> None:
         """Wait for the batch in flight; ack it after its commit, or isolate what broke it."""
         if inflight is None:
             return
         while not inflight.done.done():  # a slow commit (a held lock): keep answering broker heartbeats
-            ch.connection.process_data_events(time_limit=0.2)
+            self.conn.process_data_events(time_limit=0.2)
             self.probe.beat()
         try:
             inflight.done.result()
@@ -148,38 +245,43 @@ class IngestConsumer:
             raise  # the database is away: reconnect; the broker redelivers everything unacked
         except Exception:  # noqa: BLE001
             log.exception("ingest.batch_failed", size=len(inflight.batch))
-            self._one_by_one(ch, db, inflight.batch)
+            self._one_by_one(db, inflight.batch)
             return
-        for tag in inflight.failed:  # counted in the batch just committed; nacked before the ack covers them
-            log.error("ingest.message_failed", delivery_tag=tag)
-            ch.basic_nack(tag, requeue=False)
-        if len(inflight.failed) < len(inflight.batch):
-            ch.basic_ack(max(t for t, *_ in inflight.batch if t not in inflight.failed), multiple=True)
+        failed = {id(d) for d in inflight.failed}
+        for d in inflight.failed:  # counted in the batch just committed; nacked before the acks cover them
+            log.error("ingest.message_failed", delivery_tag=d.tag)
+            d.channel.basic_nack(d.tag, requeue=False)
+        last: dict[int, _Delivery] = {}
+        for d in inflight.batch:
+            if id(d) not in failed:
+                last[id(d.channel)] = d
+        for d in last.values():
+            d.channel.basic_ack(d.tag, multiple=True)
 
-    def _one_by_one(self, ch, db, batch: list[tuple[int, bytes, str | None]]) -> None:
+    def _one_by_one(self, db, batch: list[_Delivery]) -> None:
         """After a failed batch: each message in a transaction of its own, so only the one that
         triggers the bug is dead-lettered (to <ns>.in.failed, kept for an operator)."""
-        for tag, body, user_id in batch:
+        for d in batch:
             try:
-                prepared = self.engine.prepare([body])
+                prepared = self.engine.prepare([d.body], [d.properties])
                 if prepared.failed:
                     raise prepared.failed[0][1]
                 if self.sources is not None:
-                    self.sources.screen(prepared.decoded, [user_id])
+                    self.sources.screen(prepared.decoded, [d.user_id])
                 self.engine.commit(db, self.engine.stage(db, prepared))
-                ch.basic_ack(tag)
+                d.channel.basic_ack(d.tag)
             except psycopg.OperationalError:
                 raise
             except Exception:  # noqa: BLE001
                 db.rollback()
-                log.exception("ingest.message_failed", delivery_tag=tag)
-                ch.basic_nack(tag, requeue=False)
+                log.exception("ingest.message_failed", delivery_tag=d.tag)
+                d.channel.basic_nack(d.tag, requeue=False)
                 with db.transaction(), db.cursor() as cur:
                     add_counters(cur, [("dead_letters_total", {"queue": self.topology.failed_queue}, 1)])
 
 
 @dataclass
 class _InFlight:
-    batch: list[tuple[int, bytes, str | None]]
+    batch: list[_Delivery]
     done: Future
-    failed: list[int] = field(default_factory=list)  # delivery tags whose preparation raised: dead letters
+    failed: list[_Delivery] = field(default_factory=list)  # deliveries whose preparation raised: dead letters

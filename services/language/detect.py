@@ -177,9 +177,10 @@ def _letters_by_script(text: str) -> tuple[int, dict[str, int]]:
     for ch in text:
         if ch.isalpha() or unicodedata.category(ch) == "Mn":
             letters += 1
-            s = _script(ch)
-            if s:
-                scripts[s] = scripts.get(s, 0) + 1
+            if ch >= "\u0e00":  # every script _script names starts at or above Thai: skip the call for the rest
+                s = _script(ch)
+                if s:
+                    scripts[s] = scripts.get(s, 0) + 1
     return letters, scripts
 
 

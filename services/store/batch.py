@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas import Inbound, Rejected, decode
+from schemas import Inbound, Rejected, decode, structured
 from schemas.inbound import NOT_TICKET_EVENTS
 from services.amqp.topology import Topology
 from services.core.clock import Clock
@@ -22,6 +22,7 @@ from services.core.ticket import Outcome, Ticket
 from services.logs import log
 from services.store import conversion, health, inbound, parking, tickets, users
 from services.store import routing as desks_
+from services.store import subjects as subject_locks
 from services.store.outbox import Writes
 
 ClassifyFn = Callable[[str, str | None], Classification]
@@ -74,19 +75,22 @@ class InboundBatches:
         self.clock, self.parking_limit, self.parking_source_limit = clock, parking_limit, parking_source_limit
         self.parking_window = timedelta(seconds=parking_seconds)
 
-    def prepare(self, bodies: list[bytes]) -> Prepared:
-        """Decode, and classify what will open tickets. No database."""
+    def prepare(self, bodies: list[bytes], properties: list | None = None) -> Prepared:
+        """Decode, and classify what will open tickets. No database. `properties` (pika's, one per
+        body) bring the binary content mode: such a message is kept as its structured bytes."""
         prepared = Prepared([], {})
         for i, body in enumerate(bodies):
             try:
-                self._prepare_one(body, prepared)
+                self._prepare_one(body, None if properties is None else properties[i], prepared)
             except Exception as e:  # noqa: BLE001 - one message's bug must not stop the batch behind it
                 log.exception("event.prepare_failed", position=i, size=len(body))
                 prepared.failed.append((i, e))
         return prepared
 
-    def _prepare_one(self, body: bytes, prepared: Prepared) -> None:
+    def _prepare_one(self, body: bytes, props, prepared: Prepared) -> None:
         try:
+            if props is not None:
+                body = structured(body, props.content_type, props.headers)
             ev = decode(body)
         except Rejected as r:
             prepared.decoded.append((body, r))
@@ -152,6 +156,7 @@ class InboundBatches:
             w.count("dead_letters_total", len(prepared.failed), queue=self.topology.failed_queue)
         if not decoded:
             return
+        subject_locks.lock(cur, (ev.subject for _, ev in decoded if isinstance(ev, Inbound)))  # before any read
         keys = [inbound.key(body, ev) for body, ev in decoded]
         fresh = inbound.claim(cur, keys, decoded, now)
         events = [ev for (_, ev), k in zip(decoded, keys) if k in fresh and isinstance(ev, Inbound)]

@@ -48,17 +48,17 @@ class Engine:
         self.batches.clock = self.timers.clock = clock
 
     # inbound (services.store.batch)
-    def ingest(self, conn, bodies: list[bytes]) -> BatchResult:
+    def ingest(self, conn, bodies: list[bytes], properties: list | None = None) -> BatchResult:
         """Apply a batch of raw inbound messages in one transaction (commit before the caller acks)."""
-        prepared = self.prepare(bodies)
+        prepared = self.prepare(bodies, properties)
         if prepared.failed:  # the caller isolates it (ingest: one message per transaction, then dead letter)
             raise prepared.failed[0][1]
         staged = self.stage(conn, prepared)
         self.commit(conn, staged)
         return staged.result
 
-    def prepare(self, bodies: list[bytes]) -> Prepared:
-        return self.batches.prepare(bodies)
+    def prepare(self, bodies: list[bytes], properties: list | None = None) -> Prepared:
+        return self.batches.prepare(bodies, properties)
 
     def stage(self, conn, prepared: Prepared) -> Staged:
         return self.batches.stage(conn, prepared)

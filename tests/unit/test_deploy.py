@@ -23,7 +23,8 @@ PROMETHEUS_DIR = DEPLOY / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "alert.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "alert.rules.test.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "dashboards" / "ticketflow.json"
-K8S_DIR = DEPLOY / "k8s"
+K8S_DIR = DEPLOY / "k8s" / "base"
+OVERLAYS = DEPLOY / "k8s" / "overlays"
 
 COMPONENTS = ("ingest", "workers", "scheduler", "relay", "exporter")
 TICKETFLOW_SERVICES = ("migrate", *COMPONENTS)
@@ -558,10 +559,11 @@ def test_dockerignore_keeps_the_context_small_but_installable():
 # ---------------------------------------------------------------- kubernetes
 
 
-def test_kustomization_lists_every_manifest():
-    kustomization = load_yaml(K8S_DIR / "kustomization.yaml")
-    manifests = {p.name for p in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization["resources"]) == manifests
+@pytest.mark.parametrize("folder", [K8S_DIR, *sorted(OVERLAYS.iterdir())], ids=lambda p: p.name)
+def test_kustomization_lists_every_manifest(folder):
+    kustomization = load_yaml(folder / "kustomization.yaml")
+    manifests = {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"}
+    assert {r for r in kustomization["resources"] if not r.startswith("..")} == manifests
 
 
 def test_k8s_has_a_deployment_per_component_from_one_image(k8s_objects):
@@ -623,3 +625,83 @@ needs_promtool = pytest.mark.skipif(
 def test_promtool(args):
     result = subprocess.run([PROMTOOL, *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- kustomize overlays, validated offline
+
+KUBECTL = shutil.which("kubectl")
+# Custom resources of the operators the production overlay needs: (apiVersion, kind) -> required spec keys.
+OPERATOR_KINDS = {
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): {"replicas"},
+    ("postgresql.cnpg.io/v1", "Cluster"): {"instances", "storage"},
+    ("postgresql.cnpg.io/v1", "Pooler"): {"cluster", "type", "pgbouncer"},
+    ("keda.sh/v1alpha1", "ScaledObject"): {"scaleTargetRef", "triggers"},
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): {"secretTargetRef"},
+}
+
+
+@pytest.fixture(scope="module", params=["single-node", "production"])
+def rendered(request) -> tuple[str, list[dict]]:
+    if KUBECTL is None:
+        pytest.skip("kubectl not on PATH (its built-in kustomize renders the overlays); the static checks ran")
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(OVERLAYS / request.param)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return request.param, [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def test_every_rendered_object_validates_offline(rendered):
+    import kubernetes_validate
+
+    # Given an overlay rendered by kustomize / When each object is checked against the API schemas
+    _, docs = rendered
+    for doc in docs:
+        key = (doc["apiVersion"], doc["kind"])
+        if key in OPERATOR_KINDS:  # no schema offline for operators' CRDs: their required fields
+            missing = OPERATOR_KINDS[key] - set(doc.get("spec", {}))
+            assert not missing, f"{doc['kind']} {doc['metadata']['name']} lacks {missing}"
+            continue
+        # I expect every built-in object valid, strictly (no unknown fields)
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+
+
+def test_rolling_updates_and_disruptions_keep_every_component_running(rendered):
+    _, docs = rendered
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    for name, d in deployments.items():
+        rolling = d["spec"]["strategy"]["rollingUpdate"]
+        # the new pod starts before the old stops: two processes of a component at once are safe now
+        assert (rolling["maxUnavailable"], rolling["maxSurge"]) == (0, 1), name
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for b in budgets}
+    assert covered == {"ingest", "workers", "relay", "scheduler"}
+    assert all(b["spec"]["maxUnavailable"] == 1 for b in budgets)
+
+
+def test_production_runs_three_broker_nodes_quorum_queues_and_pooled_postgres(rendered):
+    overlay, docs = rendered
+    if overlay != "production":
+        pytest.skip("production-only objects")
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    (config,) = by_kind["ConfigMap"]
+    assert config["data"]["TICKETFLOW_QUEUE_TYPE"] == "quorum"
+    partitions = int(config["data"]["TICKETFLOW_INGEST_PARTITIONS"])
+    (rabbit,) = by_kind["RabbitmqCluster"]
+    assert rabbit["spec"]["replicas"] == 3
+    assert "rabbitmq_consistent_hash_exchange" in rabbit["spec"]["rabbitmq"]["additionalPlugins"]
+    (pg,) = by_kind["Cluster"]
+    assert pg["spec"]["instances"] == 3
+    (pooler,) = by_kind["Pooler"]
+    assert pooler["spec"]["pgbouncer"]["poolMode"] == "session"  # the relay's session lock and LISTEN
+    assert pooler["spec"]["cluster"]["name"] == pg["metadata"]["name"]
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in by_kind["ScaledObject"]}
+    assert set(scaled) == {"ticketflow-ingest", "ticketflow-workers"}
+    ingest = scaled["ticketflow-ingest"]
+    assert ingest["spec"]["maxReplicaCount"] <= partitions  # a process without a partition only waits
+    (trigger,) = ingest["spec"]["triggers"]
+    assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLength"
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in by_kind["Deployment"]}
+    assert replicas["ticketflow-ingest"] >= 2 and replicas["ticketflow-relay"] == 2
