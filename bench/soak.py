@@ -393,44 +393,47 @@ def run(
         m = subprocess.run([str(BIN), "migrate"], env=r.env, capture_output=True, text=True, timeout=120)
         if m.returncode:
             raise RuntimeError(f"migrate failed: {m.stderr}")
-        stop = threading.Event()
-        tap = threading.Thread(target=r.tap, args=(stop,), daemon=True)
-        tap.start()
-        r.start_all()
-        watch_stop = threading.Event()
-        wd = threading.Thread(target=r.watchdog, args=(watch_stop,), daemon=True)
-        wd.start()
-        time.sleep(5)  # let the processes load before the first event
-        t0 = time.monotonic()
-        end_faults = t0 + minutes * 60
-        pub = threading.Thread(target=r.publisher, args=(stream, t0, stop), daemon=True)
-        fl = threading.Thread(
-            target=r.faults_loop, args=(*faults_every, end_faults, lock_seconds, seed, stop), daemon=True
-        )
-        pub.start()
-        fl.start()
-        pub.join()
-        fl.join()
-        # settle: everything published, nothing left in flight
-        last, deadline = len(r.seen), time.monotonic() + settle_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(2)
-            if len(r.seen) != last:
-                last, quiet_since = len(r.seen), time.monotonic()
-            b = r.backlog()
-            # parked events may wait for a ticket.opened that is not coming: reported, not waited for
-            if (
-                time.monotonic() - quiet_since > quiet_s
-                and b
-                and not any(v for k, v in b.items() if k != "parked_events")
-            ):
-                break
-        backlog = r.backlog()
-        watch_stop.set()  # no restarts from here on
-        wd.join()
-        stop_seconds = r.stop_all()
-        stop.set()
+        stop, watch_stop = threading.Event(), threading.Event()
+        wd: threading.Thread | None = None
+        try:
+            tap = threading.Thread(target=r.tap, args=(stop,), daemon=True)
+            tap.start()
+            r.start_all()
+            wd = threading.Thread(target=r.watchdog, args=(watch_stop,), daemon=True)
+            wd.start()
+            time.sleep(5)  # let the processes load before the first event
+            t0 = time.monotonic()
+            end_faults = t0 + minutes * 60
+            pub = threading.Thread(target=r.publisher, args=(stream, t0, stop), daemon=True)
+            fl = threading.Thread(
+                target=r.faults_loop, args=(*faults_every, end_faults, lock_seconds, seed, stop), daemon=True
+            )
+            pub.start()
+            fl.start()
+            pub.join()
+            fl.join()
+            # settle: everything published, nothing left in flight
+            last, deadline = len(r.seen), time.monotonic() + settle_s
+            quiet_since = time.monotonic()
+            while time.monotonic() < deadline:
+                time.sleep(2)
+                if len(r.seen) != last:
+                    last, quiet_since = len(r.seen), time.monotonic()
+                b = r.backlog()
+                # parked events may wait for a ticket.opened that is not coming: reported, not waited for
+                if (
+                    time.monotonic() - quiet_since > quiet_s
+                    and b
+                    and not any(v for k, v in b.items() if k != "parked_events")
+                ):
+                    break
+            backlog = r.backlog()
+        finally:  # every process this run started stops, whatever failed (no orphans on a shared machine)
+            watch_stop.set()  # no restarts from here on
+            if wd is not None:
+                wd.join()
+            stop_seconds = r.stop_all()
+            stop.set()
         with psycopg.connect(pg.url("soak"), autocommit=True) as c:
             run_statuses = dict(c.execute("select id, status from tickets").fetchall())
         expected, replay_statuses = replay(pg, r.order)
