@@ -46,7 +46,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pika
-import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,9 +208,8 @@ class Run:
                                 self.unexpected_exits += 1
                             ps[i] = self.spawn(c, i)
                         continue
-                    with contextlib.suppress(psutil.Error):
-                        mb = psutil.Process(p.pid).memory_info().rss / 2**20
-                        self.rss[c] = max(self.rss.get(c, 0.0), mb)
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        self.rss[c] = max(self.rss.get(c, 0.0), _rss_mb(p.pid))
 
     def stop_all(self) -> float:
         """SIGTERM every process; returns the slowest one's stop time (the contract's clean stop)."""
@@ -356,6 +354,14 @@ def replay(pg: PrivatePostgres, bodies: list[bytes]) -> tuple[list[tuple[str, st
         ).fetchall()
         statuses = dict(conn.execute("select id, status from tickets").fetchall())
     return [(r[0], r[1], r[2]) for r in rows], statuses
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc; no dependency for one number)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError("no VmRSS")
 
 
 def _by_type(ids: set[str], rows: list[tuple[str, str, str]]) -> dict[str, int]:
