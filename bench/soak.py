@@ -46,7 +46,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pika
-import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,9 +208,8 @@ class Run:
                                 self.unexpected_exits += 1
                             ps[i] = self.spawn(c, i)
                         continue
-                    with contextlib.suppress(psutil.Error):
-                        mb = psutil.Process(p.pid).memory_info().rss / 2**20
-                        self.rss[c] = max(self.rss.get(c, 0.0), mb)
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        self.rss[c] = max(self.rss.get(c, 0.0), _rss_mb(p.pid))
 
     def stop_all(self) -> float:
         """SIGTERM every process; returns the slowest one's stop time (the contract's clean stop)."""
@@ -358,6 +356,14 @@ def replay(pg: PrivatePostgres, bodies: list[bytes]) -> tuple[list[tuple[str, st
     return [(r[0], r[1], r[2]) for r in rows], statuses
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc; no dependency for one number)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError("no VmRSS")
+
+
 def _by_type(ids: set[str], rows: list[tuple[str, str, str]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for i, t, _ in rows:
@@ -393,44 +399,47 @@ def run(
         m = subprocess.run([str(BIN), "migrate"], env=r.env, capture_output=True, text=True, timeout=120)
         if m.returncode:
             raise RuntimeError(f"migrate failed: {m.stderr}")
-        stop = threading.Event()
-        tap = threading.Thread(target=r.tap, args=(stop,), daemon=True)
-        tap.start()
-        r.start_all()
-        watch_stop = threading.Event()
-        wd = threading.Thread(target=r.watchdog, args=(watch_stop,), daemon=True)
-        wd.start()
-        time.sleep(5)  # let the processes load before the first event
-        t0 = time.monotonic()
-        end_faults = t0 + minutes * 60
-        pub = threading.Thread(target=r.publisher, args=(stream, t0, stop), daemon=True)
-        fl = threading.Thread(
-            target=r.faults_loop, args=(*faults_every, end_faults, lock_seconds, seed, stop), daemon=True
-        )
-        pub.start()
-        fl.start()
-        pub.join()
-        fl.join()
-        # settle: everything published, nothing left in flight
-        last, deadline = len(r.seen), time.monotonic() + settle_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(2)
-            if len(r.seen) != last:
-                last, quiet_since = len(r.seen), time.monotonic()
-            b = r.backlog()
-            # parked events may wait for a ticket.opened that is not coming: reported, not waited for
-            if (
-                time.monotonic() - quiet_since > quiet_s
-                and b
-                and not any(v for k, v in b.items() if k != "parked_events")
-            ):
-                break
-        backlog = r.backlog()
-        watch_stop.set()  # no restarts from here on
-        wd.join()
-        stop_seconds = r.stop_all()
-        stop.set()
+        stop, watch_stop = threading.Event(), threading.Event()
+        wd: threading.Thread | None = None
+        try:
+            tap = threading.Thread(target=r.tap, args=(stop,), daemon=True)
+            tap.start()
+            r.start_all()
+            wd = threading.Thread(target=r.watchdog, args=(watch_stop,), daemon=True)
+            wd.start()
+            time.sleep(5)  # let the processes load before the first event
+            t0 = time.monotonic()
+            end_faults = t0 + minutes * 60
+            pub = threading.Thread(target=r.publisher, args=(stream, t0, stop), daemon=True)
+            fl = threading.Thread(
+                target=r.faults_loop, args=(*faults_every, end_faults, lock_seconds, seed, stop), daemon=True
+            )
+            pub.start()
+            fl.start()
+            pub.join()
+            fl.join()
+            # settle: everything published, nothing left in flight
+            last, deadline = len(r.seen), time.monotonic() + settle_s
+            quiet_since = time.monotonic()
+            while time.monotonic() < deadline:
+                time.sleep(2)
+                if len(r.seen) != last:
+                    last, quiet_since = len(r.seen), time.monotonic()
+                b = r.backlog()
+                # parked events may wait for a ticket.opened that is not coming: reported, not waited for
+                if (
+                    time.monotonic() - quiet_since > quiet_s
+                    and b
+                    and not any(v for k, v in b.items() if k != "parked_events")
+                ):
+                    break
+            backlog = r.backlog()
+        finally:  # every process this run started stops, whatever failed (no orphans on a shared machine)
+            watch_stop.set()  # no restarts from here on
+            if wd is not None:
+                wd.join()
+            stop_seconds = r.stop_all()
+            stop.set()
         with psycopg.connect(pg.url("soak"), autocommit=True) as c:
             run_statuses = dict(c.execute("select id, status from tickets").fetchall())
         expected, replay_statuses = replay(pg, r.order)
