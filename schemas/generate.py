@@ -22,7 +22,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel
@@ -30,7 +30,7 @@ from pydantic.json_schema import models_json_schema
 
 from .envelope import CONTENT_TYPE, MAX_MESSAGE_BYTES, CloudEvent
 from .inbound import INBOUND
-from .outbound import OUTBOUND
+from .outbound import OUTBOUND, RejectReason
 
 GENERATED = Path(__file__).resolve().parent / "generated"
 JSONSCHEMA_DIR = "jsonschema"
@@ -39,16 +39,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 AMQP_BINDING_VERSION = "0.3.0"
 DELIVERY_MODE_PERSISTENT = 2
 DEFAULT_NAMESPACE = "ticketflow"
-REJECT_REASONS = (
-    "malformed",
-    "unknown_type",
-    "invalid_data",
-    "too_large",
-    "invalid_transition",
-    "unknown_ticket",
-    "missing_evidence",
-    "forbidden",
-)
+REJECT_REASONS: tuple[str, ...] = get_args(RejectReason)
 HINT = "run `python -m schemas.generate` and commit schemas/generated/"
 
 

@@ -31,6 +31,7 @@ import psycopg
 
 from services.amqp.partitions import USER_HEADER, Partitions
 from services.amqp.topology import Topology
+from services.components.backoff import Backoff
 from services.components.health import Probe
 from services.core.sources import Sources
 from services.logs import log
@@ -84,7 +85,7 @@ class IngestConsumer:
         self.sources = sources
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
+        backoff = Backoff("ingest")
         while not stop.is_set():
             self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
@@ -95,7 +96,7 @@ class IngestConsumer:
                     finally:
                         if conn.is_open:
                             conn.close()
-                backoff = 0.5
+                backoff.reset()
             except pika.exceptions.ChannelClosedByBroker as e:
                 if e.reply_code == 406:  # PRECONDITION_FAILED: our queues exist with other arguments
                     raise RuntimeError(
@@ -103,14 +104,10 @@ class IngestConsumer:
                         f"{self.topology.queue_type} declares (queue arguments cannot change): {e.reply_text[:200]}"
                     ) from None
                 self.probe.ready(False)
-                log.warning("ingest.retry", error=str(e)[:200], backoff=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff.wait(stop, e)
             except (psycopg.OperationalError, pika.exceptions.AMQPError, OSError) as e:
                 self.probe.ready(False)
-                log.warning("ingest.retry", error=str(e)[:200], backoff=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff.wait(stop, e)
 
     def _consume(self, conn: pika.BlockingConnection, db, stop: threading.Event) -> None:
         self.conn = conn

@@ -22,6 +22,7 @@ import pika
 import psycopg
 
 from services.amqp.publisher import Publisher
+from services.components.backoff import Backoff
 from services.components.health import Probe
 from services.logs import log
 from services.store import outbox
@@ -67,7 +68,7 @@ class Relay:
         return total
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
+        backoff = Backoff("relay")
         while not stop.is_set():
             self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
@@ -79,7 +80,7 @@ class Relay:
                     listen.execute("listen ticketflow_outbox")
                     self.leading = True
                     log.info("relay.leader")
-                    backoff = 0.5
+                    backoff.reset()
                     while not stop.is_set():
                         self.probe.beat()
                         if self.drain(conn, self.lead_key) == 0:
@@ -88,10 +89,8 @@ class Relay:
                 log.error("relay.leadership_lost", error=str(e)[:200])
                 self._step_down()
             except (psycopg.OperationalError, pika.exceptions.AMQPError, OSError) as e:
-                log.warning("relay.retry", error=str(e)[:200], backoff=backoff)
                 self._step_down()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff.wait(stop, e)
         self._step_down()
 
     def _step_down(self) -> None:

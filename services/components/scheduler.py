@@ -14,6 +14,7 @@ import time
 
 import psycopg
 
+from services.components.backoff import Backoff
 from services.components.health import Probe
 from services.core.clock import Clock
 from services.logs import log
@@ -41,7 +42,7 @@ class Scheduler:
         self.probe = probe or Probe("scheduler")
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
+        backoff = Backoff("scheduler")
         while not stop.is_set():
             self.probe.beat()  # retrying is progress too: alive, if not ready
             try:
@@ -71,9 +72,7 @@ class Scheduler:
                         busy = 0.0
                         wait = self.poll if nxt is None else max(0.0, min(self.poll, (nxt - now).total_seconds()))
                         stop.wait(wait)
-                backoff = 0.5
+                backoff.reset()
             except psycopg.OperationalError as e:
                 self.probe.ready(False)
-                log.warning("scheduler.retry", error=str(e)[:200], backoff=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff.wait(stop, e)

@@ -330,20 +330,20 @@ class Lifecycle:
         self._start_survey(o, t, p, ev.time)
 
     def _unresolved(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
-        if t.status not in MERCHANT_ACTIONS_FROM:
-            return self._reject(o, f"ticket.unresolved from {t.status}")
-        reason = ev.data.reason  # type: ignore[attr-defined]
-        self._keep(t, ev, "reason", reason)
-        self._merchant_activity(o, t, p, ev.time)
-        self._escalate(o, t, p, "unresolved", ev.time, ev.id, fulfils=True, detail=reason)
+        self._merchant_escalates(o, t, ev, p, "unresolved")
 
     def _appealed(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
+        self._merchant_escalates(o, t, ev, p, "appeal")
+
+    def _merchant_escalates(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy, escalation: str) -> None:
+        """The merchant hands the ticket to the platform ("cannot resolve", 002; an appeal, 000): a response,
+        with its reason kept and carried as the escalation's detail."""
         if t.status not in MERCHANT_ACTIONS_FROM:
-            return self._reject(o, f"ticket.appealed from {t.status}")
+            return self._reject(o, f"{ev.type} from {t.status}")
         reason = ev.data.reason  # type: ignore[attr-defined]
         self._keep(t, ev, "reason", reason)
         self._merchant_activity(o, t, p, ev.time)
-        self._escalate(o, t, p, "appeal", ev.time, ev.id, fulfils=True, detail=reason)
+        self._escalate(o, t, p, escalation, ev.time, ev.id, fulfils=True, detail=reason)
 
     def _refunded(self, o: Outcome, t: Ticket, ev: Inbound, p: Policy) -> None:
         if not t.is_open:
