@@ -23,7 +23,7 @@ from services.config import Settings
 from services.core.clock import Clock, SystemClock
 from services.core.routing import AGENT_STATES
 from services.logs import log
-from services.store import conversion, heartbeats, kpis, timers
+from services.store import conversion, heartbeats, kpis, outbox, parking, timers
 from services.store.db import connect, ping
 
 P = "ticketflow_"
@@ -101,7 +101,7 @@ class DatabaseCollector:
         yield g
 
     def _collect(self, conn) -> Iterable[Metric]:
-        rows = conn.execute("select name, labels, value from metric_counters").fetchall()
+        rows = outbox.counters(conn)
         by_name: dict[str, list[tuple[dict, float]]] = defaultdict(list)
         for name, labels, value in rows:
             by_name[name].append((json.loads(labels), value))
@@ -148,13 +148,13 @@ class DatabaseCollector:
         for currency, revenue in conversion.platform_revenue(conn, at).items():
             g.add_metric([currency], revenue)
         yield g
-        for name, sql, doc in (
-            ("timers_pending", "select count(*) from timers", "Durable timers not yet fired."),
-            ("outbox_pending", "select count(*) from outbox", "Outbound messages committed, not yet published."),
-            ("parked_events", "select count(*) from parked_events", "Events waiting for their ticket.opened."),
+        for name, count, doc in (
+            ("timers_pending", timers.count, "Durable timers not yet fired."),
+            ("outbox_pending", outbox.count, "Outbound messages committed, not yet published."),
+            ("parked_events", parking.count, "Events waiting for their ticket.opened."),
         ):
             g = GaugeMetricFamily(P + name, doc)
-            g.add_metric([], conn.execute(sql).fetchone()[0])
+            g.add_metric([], count(conn))
             yield g
         g = GaugeMetricFamily(P + "timers_set_aside", "Timers whose firing raised, waiting for their retry.")
         g.add_metric([], timers.count_set_aside(conn))
@@ -187,9 +187,7 @@ class DatabaseCollector:
         for suffix in ("sum", "count"):
             for labels, v in by_name.get(f"{name}_{suffix}", []):
                 series[tuple(labels.get(k, "") for k in label_names)][suffix] = v
-        from services.store.outbox import HISTOGRAM_BUCKETS
-
-        bounds = HISTOGRAM_BUCKETS[name]
+        bounds = outbox.HISTOGRAM_BUCKETS[name]
         for key, s in series.items():
             buckets = [(repr(float(b)), s["buckets"].get(float(b), 0.0)) for b in bounds]
             buckets.append(("+Inf", s["count"]))

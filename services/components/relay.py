@@ -77,7 +77,7 @@ class Relay:
                     if not self._lead(conn, stop):
                         return
                     self._check_session(conn)
-                    listen.execute("listen ticketflow_outbox")
+                    outbox.listen(listen)
                     self.leading = True
                     log.info("relay.leader")
                     backoff.reset()

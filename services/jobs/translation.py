@@ -15,6 +15,7 @@ from services.amqp.topology import Topology
 from services.language import PROVIDER_UNAVAILABLE, TranslationProvider, detect_language
 from services.language.detect import UNDETERMINED, normalize_language
 from services.logs import log
+from services.store import translations
 from services.store.outbox import Writes
 
 
@@ -38,14 +39,7 @@ class TranslationJob:
 
     def run(self, ticket_id: str, message_id: str) -> None:
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "select m.text, m.at, t.merchant_id, t.state->>'customer_locale', t.state->>'merchant_locale',"
-                " m.author, t.state->>'language'"
-                " from messages m join tickets t on t.id = m.ticket_id"
-                " where m.ticket_id = %s and m.message_id = %s and not exists (select 1 from translations x"
-                " where x.ticket_id = m.ticket_id and x.message_id = m.message_id)",
-                (ticket_id, message_id),
-            ).fetchone()
+            row = translations.pending_input(conn, ticket_id, message_id)
         if row is None:
             return  # already translated (a redelivery), or nothing to translate
         text, at, merchant_id, customer_locale, merchant_locale, author, customer_language = row
@@ -59,12 +53,9 @@ class TranslationJob:
             detected = detect_language(text, customer_locale)
             tr = self.translator.translate(text, detected.language, merchant_locale or "en")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            inserted = cur.execute(
-                "insert into translations (ticket_id, message_id, source_language, target_language, provider,"
-                " translated, text) values (%s, %s, %s, %s, %s, %s, %s) on conflict do nothing returning 1",
-                (ticket_id, message_id, tr.source_language, tr.target_language, tr.provider, tr.translated, tr.text),
-            ).fetchone()
-            if not inserted:
+            if not translations.claim(
+                cur, ticket_id, message_id, tr.source_language, tr.target_language, tr.provider, tr.translated, tr.text
+            ):
                 return
             w = Writes(self.topology)
             self._unavailable_deltas(w)

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from services.store.queries import Q
+
 _MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7469636B  # "tick": serialises concurrent migrate runs
 
@@ -85,7 +87,7 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
 
 def ping(conn) -> None:
     """A round trip: raises if the session is gone (psycopg.OperationalError)."""
-    conn.execute("select 1")
+    conn.execute(Q["ping"])
 
 
 def pool(url: str, *, max_size: int = 4):
@@ -119,6 +121,8 @@ def ensure_database(url: str) -> bool:
     admin = urlunsplit(parts._replace(path="/postgres"))
     with connect(admin, autocommit=True) as c:
         try:
+            # Stays inline, not a named query: the database name is an identifier, which no
+            # parameter can stand for; psycopg.sql quotes it.
             c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         except psycopg.errors.DuplicateDatabase:
             return False
@@ -138,22 +142,19 @@ def migrate(url: str) -> list[str]:
     ensure_database(url)
     applied: list[str] = []
     with connect(url, autocommit=True) as c:
-        c.execute("set statement_timeout = 0")  # a migration may rewrite a big table: no limit here
-        c.execute("set lock_timeout = 0")  # and it waits for a concurrent `migrate` to finish
-        c.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+        c.execute(Q["migration_no_statement_timeout"])
+        c.execute(Q["migration_no_lock_timeout"])
+        c.execute(Q["migration_lock"], (_LOCK_KEY,))
         try:
-            c.execute(
-                "create table if not exists schema_migrations (version integer primary key, name text not null,"
-                " applied_at timestamptz not null default now())"
-            )
-            done = {r[0] for r in c.execute("select version from schema_migrations")}
+            c.execute(Q["create_schema_migrations"])
+            done = {r[0] for r in c.execute(Q["applied_migrations"])}
             for version, name, text in migrations():
                 if version in done:
                     continue
                 with c.transaction():
-                    c.execute(text)
-                    c.execute("insert into schema_migrations (version, name) values (%s, %s)", (version, name))
+                    c.execute(text)  # the migration file itself (services/store/sql/), not a named query
+                    c.execute(Q["record_migration"], (version, name))
                 applied.append(f"{version:03d}_{name}")
         finally:
-            c.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            c.execute(Q["migration_unlock"], (_LOCK_KEY,))
     return applied

@@ -109,6 +109,9 @@ def query(args) -> dict:
     if since is not None and until is not None and since >= until:
         raise Usage("--since must be before --until")
     order = SORTS[getattr(args, "sort", None) or "waiting"]
+    # Built here rather than named in queries/*.sql: the WHERE clause holds only the filters given and
+    # the ORDER BY is one of SORTS. Every piece of text is a constant of this module; values travel as
+    # parameters (%s), never in the text.
     sql = (
         f"select id, status, category, urgent, opened_at, updated_at, due_at, urges, policy, order_id, channel,"
         f" waiting_since from tickets"

@@ -26,51 +26,8 @@ from services.core import metrics_math as mm
 from services.core.policies import HealthThresholds
 from services.store.queries import Q
 
-LOCK_CLASS = 1263557716  # advisory lock class of merchants (kpi_shard() uses 1263557715)
-_C = mm.COUNTER_COLUMNS
-_COLS = ", ".join(_C)
+_C = mm.COUNTER_COLUMNS  # the order the KPI queries (queries/kpis.sql) list the counter columns in
 _DEFAULT_THRESHOLDS = HealthThresholds()
-_YOUNG = "w.at - interval '24 hours'"
-
-# A merchant's bucket rows and overflow rows in a window, and its pending young tickets.
-_MERCHANT_ROWS = f"""
-    select merchant_id, day, {_COLS} from kpi_merchant_days
-     where merchant_id = any(%(merchants)s::text[]) and day between %(first)s and %(last)s
-    union all
-    select merchant_id, day, {_COLS} from kpi_merchant_overflow
-     where merchant_id = any(%(merchants)s::text[]) and day between %(first)s and %(last)s
-"""
-_MERCHANT_PENDING = """
-    select merchant_id, sum(n)::bigint from (
-        select merchant_id, n from kpi_pending_24h
-         where merchant_id = any(%(merchants)s::text[]) and opened_at >= %(young)s
-        union all
-        select merchant_id, pending from kpi_merchant_overflow
-         where merchant_id = any(%(merchants)s::text[]) and opened_at >= %(young)s
-    ) x group by merchant_id
-"""
-
-CHANGE_SQL = """
-with ch as (select * from unnest(%(m)s::text[], %(prev)s::text[], %(state)s::text[]) as u(m, prev, state)),
-sh as (select kpi_shard() as s),
-upd as (update kpi_merchants k set state = ch.state, changed_at = %(at)s from ch
-        where k.merchant_id = ch.m and k.state = ch.prev returning ch.m, ch.prev, ch.state),
-cnt as (insert into kpi_health_counts as c (shard, state, n)
-        select sh.s, x.st, sum(x.d) from (select state as st, 1 as d from upd union all select prev, -1 from upd) x, sh
-        group by sh.s, x.st
-        on conflict (shard, state) do update set n = c.n + excluded.n)
-select m from upd
-"""
-
-PLATFORM_SQL = f"""
-with w as (select coalesce(max(at), %(now)s::timestamptz) as at from kpi_watermark)
-select w.at, {", ".join(f"coalesce(sum(d.{c}), 0)" for c in _C)},
-       (select coalesce(sum(p.n), 0) from kpi_pending_24h p where p.opened_at >= {_YOUNG})
-       + (select coalesce(sum(o.pending), 0) from kpi_merchant_overflow o where o.opened_at >= {_YOUNG})
-from w left join kpi_platform_days d
-     on d.day between (w.at at time zone 'UTC')::date - (%(days)s - 1) and (w.at at time zone 'UTC')::date
-group by w.at
-"""
 
 
 def _counters(values) -> mm.Counters:
@@ -95,7 +52,7 @@ def record(cur, facts, policies) -> list[tuple[str, dict]]:
     pd = [{"day": d, **vars(c)} for d, c in sorted(f.platform_days.items())]
     pending = [{"m": m, "at": at, "n": n} for (m, at), n in sorted(f.pending.items())]
     rows = cur.execute(
-        "select * from kpi_record(%s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s)",
+        Q["kpi_record"],
         (f.newest, _json(merchants), _json(md), _json(pd), _json(pending), mm.HEALTH_WINDOW_DAYS),
     ).fetchall()
     # Rows come back only for the merchants this transaction holds; one another in-flight
@@ -122,7 +79,7 @@ def _json(rows: list[dict]) -> str:
 def _reevaluate(cur, merchants: list[str], policies: Mapping) -> list[tuple[str, dict]]:
     if not merchants:
         return []
-    rows = cur.execute("select * from kpi_evaluate(%b::text[], %s)", (merchants, mm.HEALTH_WINDOW_DAYS)).fetchall()
+    rows = cur.execute(Q["kpi_evaluate"], (merchants, mm.HEALTH_WINDOW_DAYS)).fetchall()
     return _decide(cur, rows, policies)
 
 
@@ -151,7 +108,7 @@ def _decide(cur, rows, policies: Mapping) -> list[tuple[str, dict]]:
         done = {
             r[0]
             for r in cur.execute(
-                CHANGE_SQL,
+                Q["change_kpi_health"],
                 {
                     "m": [m for m, _ in changes],
                     "prev": [d["previous"] for _, d in changes],
@@ -168,45 +125,27 @@ def refresh_stale(cur, policies, limit: int = 500) -> list[tuple[str, dict]]:
     """Re-evaluate up to `limit` merchants last evaluated on an earlier watermark day than today's,
     so a state also changes when old buckets leave the 30 days and no new fact arrives. For a
     periodic caller (the scheduler) inside a transaction; returns health changes like `record`."""
-    candidates = [
-        r[0]
-        for r in cur.execute(
-            "select merchant_id from kpi_merchants"
-            " where evaluated_day < (select (max(at) at time zone 'UTC')::date from kpi_watermark)"
-            " order by evaluated_day, merchant_id limit %s",
-            (limit,),
-        )
-    ]
-    held = sorted(
-        r[0]
-        for r in cur.execute(
-            f"select m from unnest(%b::text[]) as u(m) where pg_try_advisory_xact_lock({LOCK_CLASS}, hashtext(m))",
-            (candidates,),
-        )
-    )
+    candidates = [r[0] for r in cur.execute(Q["stale_kpi_merchants"], (limit,))]
+    held = sorted(r[0] for r in cur.execute(Q["try_lock_kpi_merchants"], (candidates,)))
     if not held:
         return []
-    cur.execute(
-        "update kpi_merchants set evaluated_day = (select (max(at) at time zone 'UTC')::date"
-        " from kpi_watermark) where merchant_id = any(%s)",
-        (held,),
-    )
+    cur.execute(Q["mark_kpi_merchants_evaluated"], (held,))
     return _reevaluate(cur, held, policies)
 
 
 # -- reading -------------------------------------------------------------------------------------
 def watermark(conn) -> datetime | None:
     """The newest event time seen (None before the first fact)."""
-    return conn.execute("select max(at) from kpi_watermark").fetchone()[0]
+    return conn.execute(Q["kpi_watermark"]).fetchone()[0]
 
 
 def platform_kpis(conn, now: datetime, days: int = mm.PLATFORM_WINDOW_DAYS) -> tuple[datetime, mm.Kpis]:
-    row = conn.execute(PLATFORM_SQL, {"now": now, "days": days}).fetchone()
+    row = conn.execute(Q["platform_kpis"], {"now": now, "days": days}).fetchone()
     return row[0], mm.kpis(_counters(row[1:-1]), int(row[-1]))
 
 
 def merchants_by_health(conn) -> dict[str, int]:
-    counts = dict(conn.execute("select state, sum(n)::bigint from kpi_health_counts group by state").fetchall())
+    counts = dict(conn.execute(Q["merchants_by_health"]).fetchall())
     return {s: int(counts.get(s) or 0) for s in mm.HEALTH_STATES}
 
 
@@ -225,9 +164,9 @@ def platform_snapshot(conn, now) -> dict:
 def merchant_kpis(conn, merchant_id: str, at: datetime) -> dict[int, mm.Kpis]:
     """A merchant's KPIs over the last 7 and 30 days at `at` (one read of <= 30 bucket rows)."""
     first, last = mm.window(at, mm.HEALTH_WINDOW_DAYS)
-    rows = conn.execute(_MERCHANT_ROWS, {"merchants": [merchant_id], "first": first, "last": last}).fetchall()
+    rows = conn.execute(Q["merchant_kpi_rows"], {"merchants": [merchant_id], "first": first, "last": last}).fetchall()
     pending = dict(
-        conn.execute(_MERCHANT_PENDING, {"merchants": [merchant_id], "young": mm.young_from(at)}).fetchall()
+        conn.execute(Q["merchant_pending_24h"], {"merchants": [merchant_id], "young": mm.young_from(at)}).fetchall()
     ).get(merchant_id, 0)
     out = {}
     for days in (mm.PLATFORM_WINDOW_DAYS, mm.HEALTH_WINDOW_DAYS):
@@ -254,26 +193,12 @@ def merchant_policy_days(conn, merchant_id: str, at: datetime, days: int = mm.HE
 def merchant_overview(conn, merchant_id: str, limit: int = 10) -> dict | None:
     """What `show --merchant` reads about one merchant: health row, open tickets by status, the open
     tickets with the least time left; None when the merchant is unknown (no tickets, no KPI facts)."""
-    health = conn.execute(
-        "select policy, state, changed_at from kpi_merchants where merchant_id = %s", (merchant_id,)
-    ).fetchone()
-    by_status = dict(
-        conn.execute(
-            "select status, count(*) from tickets where merchant_id = %s and status <> 'closed' group by status",
-            (merchant_id,),
-        ).fetchall()
-    )
-    known = (
-        health is not None
-        or conn.execute("select exists (select 1 from tickets where merchant_id = %s)", (merchant_id,)).fetchone()[0]
-    )
+    health = conn.execute(Q["merchant_health"], (merchant_id,)).fetchone()
+    by_status = dict(conn.execute(Q["merchant_open_by_status"], (merchant_id,)).fetchall())
+    known = health is not None or conn.execute(Q["merchant_has_tickets"], (merchant_id,)).fetchone()[0]
     if not known:
         return None
-    soonest = conn.execute(
-        "select id, status, category, urgent, urges, due_at from tickets where merchant_id = %s"
-        " and due_at is not null order by urges desc, due_at, id limit %s",
-        (merchant_id, limit),
-    ).fetchall()
+    soonest = conn.execute(Q["merchant_soonest_tickets"], (merchant_id, limit)).fetchall()
     return {"health": health, "by_status": by_status, "soonest": soonest}
 
 

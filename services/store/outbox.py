@@ -71,6 +71,11 @@ def add_counters(cur, rows) -> None:
         cur.execute(Q["add_counters"], [list(c) for c in zip(*rows)])
 
 
+def counters(conn) -> list[tuple]:
+    """Every counter row (name, labels as JSON text, value): what /metrics reports."""
+    return conn.execute(Q["metric_counters"]).fetchall()
+
+
 @lru_cache(maxsize=256)
 def _histogram_keys(name: str, labels: tuple[tuple[str, str], ...]):
     """Bounds, and the counter keys of each bucket, the count and the sum: built once per histogram
@@ -306,6 +311,16 @@ def published(conn, ids: list[int]) -> None:
     """Rows the broker has taken (tx.commit-ok) go."""
     conn.execute(Q["delete_outbox"], (ids,))
     conn.commit()
+
+
+def count(conn) -> int:
+    """Outbound messages committed, not yet published."""
+    return conn.execute(Q["count_outbox"]).fetchone()[0]
+
+
+def listen(conn) -> None:
+    """Subscribe this (autocommit) session to the NOTIFY every flush sends after writing outbox rows."""
+    conn.execute(Q["listen_outbox"])
 
 
 def try_lead(conn, key: int) -> bool:

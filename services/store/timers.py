@@ -42,6 +42,11 @@ def set_aside_list(conn, limit: int = 100) -> list[tuple]:
     return conn.execute(Q["timers_set_aside"], (limit,)).fetchall()
 
 
+def count(conn) -> int:
+    """Durable timers not yet fired (set aside or not)."""
+    return conn.execute(Q["count_timers"]).fetchone()[0]
+
+
 def count_set_aside(conn) -> int:
     return conn.execute(Q["count_timers_set_aside"]).fetchone()[0]
 

@@ -14,6 +14,7 @@ from services.core.policies import BUILTIN
 from services.core.ticket import Fact
 from services.store import conversion, kpis
 from services.store.db import connect
+from services.store.outbox import add_counters
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +100,19 @@ def test_conversion_revenue_by_currency_only(database_url, amqp_url):
         ("ticketflow_conversion_revenue", (("currency", "EUR"),)): 10.0,
         ("ticketflow_conversion_revenue", (("currency", "IDR"),)): 25000.0,
     }
+
+
+def test_every_scrape_reads_the_counters_and_backlogs_afresh(database_url, amqp_url):
+    # Given a scrape, then a counter moved and an outbound message committed, not yet published
+    collector = DatabaseCollector(Settings(database_url=database_url, amqp_url=amqp_url), ["exporter"])
+    before = samples(collector)
+    with connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+        add_counters(cur, [("escalations_total", {"reason": "unresolved"}, 2)])
+        cur.execute(
+            "insert into outbox (exchange, routing_key, body, headers, message_id) values ('x', 'k', '', '{}', 'm1')"
+        )
+    # When Prometheus scrapes again, I expect the next scrape to show both (nothing is cached between scrapes)
+    after = samples(collector)
+    key = ("ticketflow_escalations_total", (("reason", "unresolved"),))
+    assert key not in before and after[key] == 2
+    assert before[("ticketflow_outbox_pending", ())] == 0 and after[("ticketflow_outbox_pending", ())] == 1

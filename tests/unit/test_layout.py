@@ -53,6 +53,16 @@ def test_every_named_query_is_used_and_every_use_is_defined():
     assert set(Q) - used == set(), "defined but never used"
 
 
+def test_kpi_queries_list_the_counter_columns_in_order():
+    """services.store.kpis reads the counters of these queries by position, in COUNTER_COLUMNS order."""
+    from services.core.metrics_math import COUNTER_COLUMNS as cols
+
+    flat = {name: " ".join(Q[name].split()) for name in ("platform_kpis", "merchant_kpi_rows", "merchant_policy_days")}
+    assert "select w.at, " + ", ".join(f"coalesce(sum(d.{c}), 0)" for c in cols) + ", (" in flat["platform_kpis"]
+    assert flat["merchant_kpi_rows"].count("select merchant_id, day, " + ", ".join(cols) + " from") == 2
+    assert "select policy, day, " + ", ".join(f"sum({c})" for c in cols) + " from" in flat["merchant_policy_days"]
+
+
 def test_types_check():
     """mypy: strict on the pure core, checked (untyped bodies included) everywhere else (pyproject)."""
     r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)

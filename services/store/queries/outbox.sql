@@ -14,8 +14,19 @@ copy timeline (ticket_id, at, kind, type, event_id, detail) from stdin (format b
 insert into metric_counters (name, labels, value) select * from unnest(%b::text[], %b::text[], %b::float8[])
 on conflict (name, labels) do update set value = metric_counters.value + excluded.value
 
+-- name: metric_counters
+-- Every counter row, for /metrics (services.components.exporter): labels as stored (JSON text).
+select name, labels, value from metric_counters
+
 -- name: notify_outbox
 select pg_notify('ticketflow_outbox', '')
+
+-- name: listen_outbox
+-- The relay's side of notify_outbox: the same channel.
+listen ticketflow_outbox
+
+-- name: count_outbox
+select count(*) from outbox
 
 -- name: outbox_batch
 select id, exchange, routing_key, body, headers::text, message_id from outbox order by id limit %s

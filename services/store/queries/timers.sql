@@ -37,6 +37,9 @@ where ticket_id = %(ticket_id)s and kind = %(kind)s and due_at = %(due_at)s
 select ticket_id, kind, due_at, attempts, retry_at, last_error from timers where retry_at is not null
 order by retry_at limit %s
 
+-- name: count_timers
+select count(*) from timers
+
 -- name: count_timers_set_aside
 select count(*) from timers where retry_at is not null
 
