@@ -12,7 +12,15 @@ import json
 import pytest
 
 from services.language.classify import CATEGORIES, load_examples
-from services.language.refine import BLIND_FILE, HEAD_FILE, REFINE_TRAIN_FILE, RefiningClassifier, training_digest
+from services.language.refine import (
+    BLIND2_FILE,
+    BLIND_FILE,
+    HEAD_FILE,
+    REFINE_TRAIN_FILE,
+    RefiningClassifier,
+    training_digest,
+    training_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +34,14 @@ def test_the_shipped_head_was_trained_on_the_current_training_data():
     assert head["classes"] == list(CATEGORIES)
 
 
-def test_the_blind_set_is_kept_out_of_training():
+def test_the_blind_sets_are_kept_out_of_training():
+    trained = {e.text for e in training_examples()}
+    assert {e.text for e in load_examples(REFINE_TRAIN_FILE)} <= trained
     blind = {e.text for e in load_examples(BLIND_FILE)}
-    trained = {e.text for e in load_examples(REFINE_TRAIN_FILE)}
     assert len(blind) == 120 and not blind & trained
+    blind2 = load_examples(BLIND2_FILE)
+    assert len(blind2) == 210 and sum(e.urgent for e in blind2) == 45
+    assert not {e.text for e in blind2} & trained
 
 
 @pytest.mark.parametrize(
