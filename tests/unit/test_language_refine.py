@@ -91,3 +91,17 @@ def test_urgent_stays_first_inline_on_the_refiners_blind_set():
     calm = [got for want, got in flags if not want]
     assert len(urgent) == 30 and sum(urgent) / len(urgent) >= 0.95
     assert sum(calm) / len(calm) <= 0.10
+
+
+def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
+    """The hazard reports that drove the second #17 session's safety-lexicon additions (boiling water,
+    Polish choking and cuts, Chinese vomiting and fever; look-alikes: a burner, smoke-blue, burnt-wood
+    scent): a regression guard. Blind set 2 is measured once, by bench/bench_language.py --refine --blind2."""
+    from services.language.classify import DATA_DIR, LexLinearClassifier
+
+    inline = LexLinearClassifier()
+    listed = load_examples(DATA_DIR / "urgent_dev.jsonl")
+    flags = [(e.urgent, inline.classify(e.text, e.lang).urgent) for e in listed]
+    assert len(flags) == 105
+    assert [got for want, got in flags if want] == [True] * 75
+    assert not any(got for want, got in flags if not want)
