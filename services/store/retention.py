@@ -1,7 +1,8 @@
 """Retention (CONTRACT: TICKETFLOW_RETENTION_DAYS, default 400): closed tickets and everything kept
-about them (messages, translations, the refining worker's answers, timeline, timers, dedupe ids) go together, this long after
-closing; so a duplicate event id has no second effect as long as its ticket exists, and customer
-text is not kept forever. Run by the scheduler's housekeeping, a bounded slice per transaction.
+about them (messages, translations, the refining worker's answers, timeline, timers, dedupe ids) go
+together, this long after closing; so a duplicate event id has no second effect as long as its
+ticket exists, and customer text is not kept forever. Run by the scheduler's housekeeping, a bounded
+slice per transaction.
 """
 
 from __future__ import annotations
