@@ -11,13 +11,14 @@ available on this machine.
     python bench/bench_language.py --libretranslate http://127.0.0.1:5000
     python bench/bench_language.py --refine        # + the refining worker's classifier (issue #17), ~2 min
     python bench/bench_language.py --refine --blind  # + its blind set: measured once, for the record
+    python bench/bench_language.py --refine --blind2 # + blind set 2 (second #17 session): measured once
 
 With --refine: accuracy per language and per category on each held-out set before refinement (inline)
 and after it (inline answer sent when `other` or below the core's REFINE_BELOW, replaced when the
 refiner answers another category at >= the job's ACCEPT), the refiner's cost per message (one at a
 time and in batches), and its p50/p99 per task at the pipeline bench's rate (500 events/s, half of
-them openings, the share sent for refinement measured here) with the worker's 4 threads, next to the
-inline classifier's in the same run.
+them openings, the share sent for refinement measured here; or --refine-rate) with the refine worker's
+own threads (TICKETFLOW_REFINE_THREADS' default), next to the inline classifier's in the same run.
 
 Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
   eval-   blind set 1: common and less common scenarios; it was looked at during
@@ -27,6 +28,8 @@ Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
           except for a handful of terms added after its first run (see the report).
   blind-  (blind_refine.jsonl, issue #17) store/product-use/indirect change and status questions and
           urgent reports, 15 languages, written before the refiner's training data, measured once.
+  blind2- (blind_refine2.jsonl, #17 second session) 15 languages x (10 categories + a hazard-word
+          look-alike + 3 urgent reports), written before that session's changes, measured once.
 """
 
 from __future__ import annotations
@@ -182,7 +185,9 @@ def main() -> None:
     ap.add_argument("--libretranslate", default=os.environ.get("TICKETFLOW_LIBRETRANSLATE_URL"))
     ap.add_argument("--refine", action="store_true", help="the refining worker's classifier (issue #17)")
     ap.add_argument("--blind", action="store_true", help="with --refine: also the #17 blind set (measure it once)")
+    ap.add_argument("--blind2", action="store_true", help="with --refine: also blind set 2 (measure it once)")
     ap.add_argument("--refine-rate", type=float, default=None, help="tasks/s for the worker latency phase")
+    ap.add_argument("--refine-threads", type=int, default=None, help="worker threads (default: the setting's)")
     args = ap.parse_args()
 
     rss0 = rss_mb()
@@ -243,7 +248,7 @@ def main() -> None:
             print(f"\n# e5 backend unavailable: {exc}")
 
     if args.refine:
-        bench_refine(clf, held, args.refine_rate, args.blind)
+        bench_refine(clf, held, args.refine_rate, args.blind, args.blind2, args.refine_threads)
 
     bench_translation(args.libretranslate)
 
@@ -263,10 +268,20 @@ def _table(title: str, rows: list[tuple[str, bool, bool]]) -> None:
     print(f"{'overall':18} {b / n:7.1%} {a / n:7.1%} {n:4d}")
 
 
-def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None, with_blind: bool) -> None:
+def bench_refine(
+    inline: C.Classifier,
+    held: list[C.Example],
+    rate: float | None,
+    with_blind: bool,
+    with_blind2: bool = False,
+    threads: int | None = None,
+) -> None:
+    from services.config import Settings
     from services.core.lifecycle import REFINE_BELOW
     from services.jobs.refine import ACCEPT
-    from services.language.refine import BLIND_FILE, RefiningClassifier
+    from services.language.refine import BLIND2_FILE, BLIND_FILE, RefiningClassifier
+
+    threads = threads or Settings().refine_threads
 
     try:
         t0 = time.perf_counter()
@@ -283,6 +298,11 @@ def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None
         ("eval2-", "rarer scenarios (set 2)", [e for e in held if e.id.startswith("eval2-")]),
         ("eval3-", "urgent list (set 3)", [e for e in held if e.id.startswith("eval3-")]),
         *((("blind-", "blind set (#17, measured once)", blind),) if with_blind else ()),
+        *(
+            (("blind2-", "blind set 2 (#17 second session, measured once)", C.load_examples(BLIND2_FILE)),)
+            if with_blind2
+            else ()
+        ),
     ):
         before = [inline.classify(e.text, e.lang) for e in examples]
         sent = [b.category == "other" or b.confidence < REFINE_BELOW for b in before]
@@ -328,14 +348,16 @@ def bench_refine(inline: C.Classifier, held: list[C.Example], rate: float | None
     print(f"refiner, batches of 16      {(time.perf_counter() - t0) / len(batch) * 1000:7.2f} ms/message")
 
     # the worker at the pipeline bench's rate (and a quarter and half of it): arrivals on a schedule,
-    # 4 threads (build_workers' default), every text unique
+    # the refine worker's own threads, every text unique
     full = rate or 500 / 2 * share
     print("\n## the refine worker: arrival to answer per task")
     for r in (full / 4, full / 2, full) if rate is None else (rate,):
-        _worker_phase(refiner, texts, r, share, p99)
+        _worker_phase(refiner, texts, r, share, p99, threads)
 
 
-def _worker_phase(refiner, texts: list[tuple[str, str]], rate: float, share: float, inline_p99: float) -> None:
+def _worker_phase(
+    refiner, texts: list[tuple[str, str]], rate: float, share: float, inline_p99: float, threads: int
+) -> None:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -349,17 +371,20 @@ def _worker_phase(refiner, texts: list[tuple[str, str]], rate: float, share: flo
             lat.append(time.perf_counter() - due)
 
     start = time.perf_counter() + 0.1
-    with ThreadPoolExecutor(4) as pool:
+    cpu0 = time.process_time()
+    with ThreadPoolExecutor(threads) as pool:
         for i in range(n):
             due = start + i / rate
             time.sleep(max(0.0, due - time.perf_counter()))
             text, lang = texts[(i + 500) % len(texts)]
             pool.submit(task, f"{text} @{rate:.0f}-{i}", lang, due)
     wall = time.perf_counter() - start
+    cpu = (time.process_time() - cpu0) / n * 1000
     print(
         f"refine worker at {rate:5.0f} tasks/s ({share:.0%} of the pipeline bench's 250 openings/s at full), "
-        f"4 threads, {n} tasks: p50 {pct(lat, 50) * 1000:7.1f} ms  p99 {pct(lat, 99) * 1000:7.1f} ms  "
-        f"({n / wall:.0f} tasks/s done; classifier only); inline p99 {inline_p99:.2f} ms in the same run"
+        f"{threads} threads, {n} tasks: p50 {pct(lat, 50) * 1000:7.1f} ms  p99 {pct(lat, 99) * 1000:7.1f} ms  "
+        f"({n / wall:.0f} tasks/s done, {cpu:.1f} ms CPU/task; classifier only); inline p99 {inline_p99:.2f} ms "
+        f"in the same run; load average {os.getloadavg()[0]:.1f}"
     )
 
 

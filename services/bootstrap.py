@@ -112,10 +112,18 @@ def refining_classifier():
     return RefiningClassifier()
 
 
-def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4, clock: Clock | None = None):
-    """The dramatiq broker (first: actors bind to it), the jobs' pool, every actor registered, and a
-    Worker ready to start; `amqp_url=None` gives the in-process stub broker of the demo.
-    Returns (broker, worker, close)."""
+def build_workers(
+    settings: Settings,
+    *,
+    amqp_url: str | None,
+    threads: int | None = None,
+    refine_threads: int | None = None,
+    clock: Clock | None = None,
+):
+    """The dramatiq broker (first: actors bind to it), the jobs' pool, every actor registered, and the
+    workers ready to start: refine on threads of its own (`refine_threads`, default the setting's), every
+    other queue on `threads` (default the setting's), so refinement never holds up a translation.
+    `amqp_url=None` gives the in-process stub broker of the demo. Returns (broker, WorkerGroup, close)."""
     from dramatiq import Worker
 
     from services.jobs.refine import RefineJob
@@ -123,27 +131,45 @@ def build_workers(settings: Settings, *, amqp_url: str | None, threads: int = 4,
     from services.language import build_translator
     from services.store.db import pool
     from workers.broker import make_broker
+    from workers.group import WorkerGroup
     from workers.registry import register_all
 
+    threads = threads or settings.worker_threads
+    refine_threads = refine_threads or settings.refine_threads
     topology = Topology(settings.namespace)
     broker = make_broker(amqp_url, database_url=settings.database_url)
-    jobs_pool = pool(settings.database_url, max_size=threads)
+    jobs_pool = pool(settings.database_url, max_size=threads + refine_threads)
     job = TranslationJob(jobs_pool, topology, build_translator(settings.libretranslate_url))
     p = policies(settings.policies_path)
     refine = RefineJob(
         jobs_pool, topology, Lifecycle(p, refine_below=REFINE_BELOW), refining_classifier, clock or SystemClock()
     )
-    register_all(broker, topology, database_url=settings.database_url, translation_job=job, refine_job=refine)
+    register_all(
+        broker,
+        topology,
+        database_url=settings.database_url,
+        translation_job=job,
+        refine_job=refine,
+        refine_nice=settings.refine_nice,
+    )
     # load the refining model now, beside the worker, so the first task does not wait for it
     threading.Thread(target=refine.refiner, name="refiner-warm-up", daemon=True).start()
-    worker = Worker(broker, worker_threads=threads, worker_timeout=100 if amqp_url is None else 1000)
+    timeout = 100 if amqp_url is None else 1000
+    refine_queue = topology.worker_queue("refine")
+    others = {topology.worker_queue(a) for a in WORKER_ACTORS} - {refine_queue}
+    group = WorkerGroup(
+        {
+            "workers": Worker(broker, queues=others, worker_threads=threads, worker_timeout=timeout),
+            "refine": Worker(broker, queues={refine_queue}, worker_threads=refine_threads, worker_timeout=timeout),
+        }
+    )
 
     def close() -> None:
-        worker.stop(timeout=WORKERS_GRACE_MS)  # dramatiq's default waits 10 minutes for busy actors
+        group.stop(timeout=WORKERS_GRACE_MS)  # dramatiq's default waits 10 minutes for busy actors
         broker.close()
         jobs_pool.close()
 
-    return broker, worker, close
+    return broker, group, close
 
 
 def partitions(settings: Settings):

@@ -46,6 +46,11 @@ class Settings:
     health_port: int | None = None
     liveness_seconds: float = 60.0  # a component loop quiet this long is not alive
     sources: str | None = None  # TICKETFLOW_SOURCES: JSON (or a path to it), source -> types it may publish
+    # the workers component: translation and refinement each have their own dramatiq threads (issue #17),
+    # so a burst of refinements never delays a translation
+    worker_threads: int = 4  # translate (and any other worker but refine)
+    refine_threads: int = 2
+    refine_nice: int = 10  # added to the refine threads' OS priority (Linux nice, per thread); 0 = as the process
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +97,31 @@ class Settings:
             health_port=int(env["TICKETFLOW_HEALTH_PORT"]) if env.get("TICKETFLOW_HEALTH_PORT") else None,
             liveness_seconds=float(env.get("TICKETFLOW_LIVENESS_SECONDS", d.liveness_seconds)),
             sources=env.get("TICKETFLOW_SOURCES") or None,
+            worker_threads=_count("TICKETFLOW_WORKER_THREADS", env.get("TICKETFLOW_WORKER_THREADS"), d.worker_threads),
+            refine_threads=_count("TICKETFLOW_REFINE_THREADS", env.get("TICKETFLOW_REFINE_THREADS"), d.refine_threads),
+            refine_nice=_nice(env.get("TICKETFLOW_REFINE_NICE"), d.refine_nice),
         )
+
+
+def _count(name: str, value: str | None, default: int) -> int:
+    if not value:
+        return default
+    got = int(value) if value.strip().isdigit() else 0
+    if got < 1:
+        raise ValueError(f"{name}: {value!r} is not a number of threads (1 or more)")
+    return got
+
+
+def _nice(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    try:
+        got = int(value)
+    except ValueError:
+        got = -1
+    if not 0 <= got <= 19:
+        raise ValueError(f"TICKETFLOW_REFINE_NICE: {value!r} is not a nice increment from 0 to 19")
+    return got
 
 
 def _positive(name: str, value: str | None, default: float) -> float:

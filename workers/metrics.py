@@ -28,16 +28,24 @@ class WorkerMetrics(Middleware):
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.booted = 0  # Workers running on this broker (refine has its own: workers/group.py)
 
     def after_worker_boot(self, broker, worker):
-        """Start the flusher with the worker."""
-        self.thread = threading.Thread(target=self._run, name="worker-metrics", daemon=True)
+        """Start the flusher with the first worker."""
+        with self.lock:
+            self.booted += 1
+            if self.thread is not None:
+                return
+            self.thread = threading.Thread(target=self._run, name="worker-metrics", daemon=True)
         self.thread.start()
 
-    def before_worker_shutdown(self, broker, worker):
-        """Flush what is left before the worker goes."""
-        self.stop.set()
-        if self.thread:
+    def after_worker_shutdown(self, broker, worker):
+        """Flush what is left once the last worker has gone (its actors have finished or were requeued)."""
+        with self.lock:
+            self.booted -= 1
+            last = self.booted <= 0
+        if last and self.thread:
+            self.stop.set()
             self.thread.join(timeout=5)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):

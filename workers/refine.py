@@ -1,4 +1,7 @@
-"""Queue `<ns>.refine`: classify a ticket's opening message again with the stronger model (issue #17)."""
+"""Queue `<ns>.refine`: classify a ticket's opening message again with the stronger model (issue #17).
+
+Consumed by threads of its own (`TICKETFLOW_REFINE_THREADS`, see workers/group.py), each run at a
+lower OS priority (`TICKETFLOW_REFINE_NICE`): background work that yields the cores to the rest."""
 
 from __future__ import annotations
 
@@ -6,9 +9,12 @@ import dramatiq
 
 from services.jobs.refine import RefineJob
 
+from .priority import lower_this_thread
 
-def register(broker: dramatiq.Broker, queue_name: str, job: RefineJob) -> dramatiq.Actor:
+
+def register(broker: dramatiq.Broker, queue_name: str, job: RefineJob, *, nice: int = 0) -> dramatiq.Actor:
     def refine(ticket_id: str, message_id: str) -> None:
+        lower_this_thread(nice)  # once per thread: only the refine Worker's threads run this actor
         job.run(ticket_id, message_id)
 
     return dramatiq.actor(

@@ -18,8 +18,9 @@ def register_all(
     database_url: str,
     translation_job: TranslationJob,
     refine_job: RefineJob,
+    refine_nice: int = 0,
 ) -> dict[str, dramatiq.Actor]:
     return {
         "translate": translate.register(broker, topology.worker_queue("translate"), translation_job),
-        "refine": refine.register(broker, topology.worker_queue("refine"), refine_job),
+        "refine": refine.register(broker, topology.worker_queue("refine"), refine_job, nice=refine_nice),
     }

@@ -98,7 +98,7 @@ def _replay(settings: Settings, lines: list[str]) -> dict:
 
     topology = Topology(settings.namespace)
     engine = build_engine(settings, SystemClock())
-    broker, worker, close_workers = build_workers(settings, amqp_url=None, threads=1)
+    broker, worker, close_workers = build_workers(settings, amqp_url=None, threads=1, refine_threads=1)
     worker.start()
     publisher = MemoryPublisher(broker, topology)
     relay = Relay(settings.database_url, publisher)

@@ -23,9 +23,10 @@ from services.logs import log
 from services.store import refinements, tickets
 from services.store.outbox import Writes
 
-#: The refiner's answer replaces the inline one only from this confidence on (chosen on the held-out
-#: sets with bench/bench_language.py --refine; below it the inline answer stands).
-ACCEPT = 0.4
+#: The refiner's answer replaces the inline one only from this confidence on (below it the inline
+#: answer stands). The refiner's own gate (services.language.refine.GATE): chosen on the held-out sets
+#: with bench/bench_language.py --refine.
+ACCEPT = 0.3
 
 
 @dataclass(frozen=True)

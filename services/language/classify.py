@@ -533,13 +533,15 @@ def _finish(
     language: str,
     empty: bool,
     urgent_threshold: float = URGENT_MODEL_THRESHOLD,
+    gate: float = LOW_CONFIDENCE,
 ) -> Classification:
-    """Common decision rule of every backend: confidence gate, urgency, labels."""
+    """Common decision rule of every backend: confidence gate (below ``gate``: `other` + needs_review),
+    urgency, labels."""
     best = max(probs, key=probs.__getitem__)
     conf = float(probs[best])
     labels: list[str] = []
     category = best
-    if empty or conf < LOW_CONFIDENCE:
+    if empty or conf < gate:
         category = "other"
         labels.append(NEEDS_REVIEW)
         if not empty and best != "other":

@@ -1,7 +1,8 @@
 """Retention (CONTRACT: TICKETFLOW_RETENTION_DAYS, default 400): closed tickets and everything kept
-about them (messages, translations, timeline, timers, dedupe ids) go together, this long after
-closing; so a duplicate event id has no second effect as long as its ticket exists, and customer
-text is not kept forever. Run by the scheduler's housekeeping, a bounded slice per transaction.
+about them (messages, translations, the refining worker's answers, timeline, timers, dedupe ids) go
+together, this long after closing; so a duplicate event id has no second effect as long as its
+ticket exists, and customer text is not kept forever. Run by the scheduler's housekeeping, a bounded
+slice per transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def purge_closed(conn, closed_before: datetime, limit: int = 200) -> int:
         for statement in (
             Q["purge_messages"],
             Q["purge_translations"],
+            Q["purge_refinements"],
             Q["purge_timeline"],
             Q["purge_timers"],
             Q["purge_inbound_ids"],

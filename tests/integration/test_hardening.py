@@ -103,6 +103,26 @@ def test_retention_purges_closed_tickets_with_their_texts_timeline_and_ids_and_k
         assert _counter(conn, "tickets_purged_total") == 1
 
 
+def test_retention_purges_the_refining_workers_answers_with_their_ticket(database_url):
+    # Given a closed ticket and an open one, each with a refinement row (the refine task's idempotency key)
+    engine = _engine()
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("F1", "f1"), closed("F1", "f1c", "2026-03-02T09:20:00Z"), opened("F2", "f2")])
+        for ticket in ("F1", "F2"):
+            conn.execute(
+                "insert into refinements (ticket_id, message_id, classifier, category, urgent, confidence, outcome,"
+                " at) values (%s, %s, 'e5-refine-v1', 'order_status', false, 0.9, 'applied', %s)",
+                (ticket, f"{ticket.lower()}-m", NOW),
+            )
+        conn.commit()
+        # When housekeeping runs 401 days later with a 400-day retention
+        engine.clock = FixedClock(NOW + timedelta(days=401))
+        assert engine.purge_expired(conn, days=400) == 1
+        # I expect the closed ticket's refinement gone with it, the open ticket's kept
+        rows = conn.execute("select ticket_id from refinements order by ticket_id").fetchall()
+        assert rows == [("F2",)]
+
+
 def test_retention_keeps_a_recently_closed_ticket_and_forgets_old_rejected_ids(database_url):
     # Given a ticket closed 10 days before housekeeping, and a rejected message 401 days before it
     engine = _engine()

@@ -12,7 +12,15 @@ import json
 import pytest
 
 from services.language.classify import CATEGORIES, load_examples
-from services.language.refine import BLIND_FILE, HEAD_FILE, REFINE_TRAIN_FILE, RefiningClassifier, training_digest
+from services.language.refine import (
+    BLIND2_FILE,
+    BLIND_FILE,
+    HEAD_FILE,
+    REFINE_TRAIN_FILE,
+    RefiningClassifier,
+    training_digest,
+    training_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +34,14 @@ def test_the_shipped_head_was_trained_on_the_current_training_data():
     assert head["classes"] == list(CATEGORIES)
 
 
-def test_the_blind_set_is_kept_out_of_training():
+def test_the_blind_sets_are_kept_out_of_training():
+    trained = {e.text for e in training_examples()}
+    assert {e.text for e in load_examples(REFINE_TRAIN_FILE)} <= trained
     blind = {e.text for e in load_examples(BLIND_FILE)}
-    trained = {e.text for e in load_examples(REFINE_TRAIN_FILE)}
     assert len(blind) == 120 and not blind & trained
+    blind2 = load_examples(BLIND2_FILE)
+    assert len(blind2) == 210 and sum(e.urgent for e in blind2) == 45
+    assert not {e.text for e in blind2} & trained
 
 
 @pytest.mark.parametrize(
@@ -79,3 +91,17 @@ def test_urgent_stays_first_inline_on_the_refiners_blind_set():
     calm = [got for want, got in flags if not want]
     assert len(urgent) == 30 and sum(urgent) / len(urgent) >= 0.95
     assert sum(calm) / len(calm) <= 0.10
+
+
+def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
+    """The hazard reports that drove the second #17 session's safety-lexicon additions (boiling water,
+    Polish choking and cuts, Chinese vomiting and fever; look-alikes: a burner, smoke-blue, burnt-wood
+    scent): a regression guard. Blind set 2 is measured once, by bench/bench_language.py --refine --blind2."""
+    from services.language.classify import DATA_DIR, LexLinearClassifier
+
+    inline = LexLinearClassifier()
+    listed = load_examples(DATA_DIR / "urgent_dev.jsonl")
+    flags = [(e.urgent, inline.classify(e.text, e.lang).urgent) for e in listed]
+    assert len(flags) == 105
+    assert [got for want, got in flags if want] == [True] * 75
+    assert not any(got for want, got in flags if not want)

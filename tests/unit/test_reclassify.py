@@ -23,6 +23,12 @@ def low_confidence(text: str, locale: str | None) -> FakeClassification:
     return FakeClassification(category=c.category, urgent=c.urgent, confidence=REFINE_BELOW / 2)
 
 
+def high_confidence(text: str, locale: str | None) -> FakeClassification:
+    """The inline answer of fake_classify, sure of itself (at or above the refinement gate)."""
+    c = fake_classify(text, locale)
+    return FakeClassification(category=c.category, urgent=c.urgent, confidence=REFINE_BELOW)
+
+
 def refined(category: str, *, urgent: bool = False, confidence: float = 0.93) -> FakeClassification:
     labels = ("safety:model",) if urgent else ()
     return FakeClassification(category, urgent, "en", confidence, "e5-refine-v1", labels)
@@ -52,7 +58,7 @@ def test_an_other_answer_asks_the_refining_worker_for_the_opening_message():
 
 
 def test_a_confident_inline_answer_is_not_sent_for_refinement():
-    f = Flow(REFINING)
+    f = Flow(ClassifyingLifecycle(Lifecycle(load_policies(), refine_below=REFINE_BELOW), high_confidence))
     o = f.open("wish", "2026-03-02T09:00:00Z", "category:order_status where is it")
     assert [t.actor for t in o.tasks if t.actor == "refine"] == []
 

@@ -13,6 +13,10 @@ delete from translations where ticket_id = any(%s)
 -- name: purge_timeline
 delete from timeline where ticket_id = any(%s)
 
+-- name: purge_refinements
+-- The refining worker's answers (issue #17): its idempotency keys go with the ticket, as the dedupe ids do.
+delete from refinements where ticket_id = any(%s)
+
 -- name: purge_timers
 delete from timers where ticket_id = any(%s)
 
