@@ -4,7 +4,7 @@ ticket.status_changed on <ns>.out, through a real `ticketflow run` on the local 
 Prints: sustained events/s; p50/p99 publish -> status_changed latency at half that rate and at the
 target rate (500/s); CPU per event by process; and,
 in the same run on the same broker, a no-op dramatiq actor's throughput as the baseline.
-    python bench/bench_pipeline.py [--events 10000] [--seconds 10] [--target-rate 500]
+    python bench/bench_pipeline.py [--events 10000] [--seconds 10] [--target-rate 500] [--ingest 2]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
     return sent
 
 
-def run_pipeline(amqp, db, ns, second="relay,workers"):
+def run_pipeline(amqp, db, ns, second="relay,workers", ingest=1):
     env = dict(
         os.environ,
         TICKETFLOW_AMQP_URL=amqp,
@@ -136,7 +136,7 @@ def run_pipeline(amqp, db, ns, second="relay,workers"):
         subprocess.Popen(
             [str(BIN), "run", "--components", c], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        for c in ("ingest", second)
+        for c in ["ingest"] * ingest + [second]
     ]
     return procs
 
@@ -246,15 +246,25 @@ def main():
         default="relay,workers",
         help="components of the second process (the first runs ingest)",
     )
+    ap.add_argument(
+        "--ingest",
+        type=int,
+        default=1,
+        help="ingest processes (more than one shares the partitions: TICKETFLOW_INGEST_PARTITIONS > 0)",
+    )
     a = ap.parse_args()
+    if a.ingest > 1 and os.environ.get("TICKETFLOW_INGEST_PARTITIONS", "8") == "0":
+        raise SystemExit("--ingest > 1 needs partitions (a second process without them is a hot standby)")
     with scratch("bp") as (amqp, db, ns):
-        procs = run_pipeline(amqp, db, ns, a.second)
+        procs = run_pipeline(amqp, db, ns, a.second, a.ingest)
         try:
             tap = Tap(amqp, ns)
             tap.start()
             warm = stream(200, "warm")
             publish(amqp, ns, warm, None)
             wait_for(tap, [i for i, _ in warm], 90)
+            if a.ingest > 1:
+                time.sleep(5)  # the processes settle their shares of the partitions (rebalanced every 2 s)
             events = stream(a.events, "s")
             t0, cpu0 = time.perf_counter(), cpu_seconds(procs)
             publish(amqp, ns, events, None)
@@ -275,7 +285,10 @@ def main():
             for p in procs:
                 p.wait(30)
         base = dramatiq_baseline(amqp, ns, min(a.events, 20_000))
-    print(f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, processes: ingest + {a.second})")
+    print(
+        f"pipeline sustained      {sustained:8.0f} events/s  ({len(events)} events, processes: "
+        f"{a.ingest} x ingest + {a.second})"
+    )
     for rate, lat in lats.items():
         print(
             f"latency at {rate:6.0f}/s   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   max {max(lat):7.1f} ms"

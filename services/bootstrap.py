@@ -135,10 +135,10 @@ def build_workers(
     from workers.registry import register_all
 
     threads = threads or settings.worker_threads
-    refine_threads = refine_threads or settings.refine_threads
+    refine_threads = settings.refine_threads if refine_threads is None else refine_threads
     topology = Topology(settings.namespace)
     broker = make_broker(amqp_url, database_url=settings.database_url)
-    jobs_pool = pool(settings.database_url, max_size=threads + refine_threads)
+    jobs_pool = pool(settings.database_url, max_size=threads + max(refine_threads, 1))
     job = TranslationJob(jobs_pool, topology, build_translator(settings.libretranslate_url))
     p = policies(settings.policies_path)
     refine = RefineJob(
@@ -152,17 +152,15 @@ def build_workers(
         refine_job=refine,
         refine_nice=settings.refine_nice,
     )
-    # load the refining model now, beside the worker, so the first task does not wait for it
-    threading.Thread(target=refine.refiner, name="refiner-warm-up", daemon=True).start()
     timeout = 100 if amqp_url is None else 1000
     refine_queue = topology.worker_queue("refine")
     others = {topology.worker_queue(a) for a in WORKER_ACTORS} - {refine_queue}
-    group = WorkerGroup(
-        {
-            "workers": Worker(broker, queues=others, worker_threads=threads, worker_timeout=timeout),
-            "refine": Worker(broker, queues={refine_queue}, worker_threads=refine_threads, worker_timeout=timeout),
-        }
-    )
+    members = {"workers": Worker(broker, queues=others, worker_threads=threads, worker_timeout=timeout)}
+    if refine_threads > 0:  # 0: refinement runs elsewhere (its own machines); its tasks wait in <ns>.refine
+        # load the refining model now, beside the worker, so the first task does not wait for it
+        threading.Thread(target=refine.refiner, name="refiner-warm-up", daemon=True).start()
+        members["refine"] = Worker(broker, queues={refine_queue}, worker_threads=refine_threads, worker_timeout=timeout)
+    group = WorkerGroup(members)
 
     def close() -> None:
         group.stop(timeout=WORKERS_GRACE_MS)  # dramatiq's default waits 10 minutes for busy actors

@@ -98,17 +98,19 @@ class Settings:
             liveness_seconds=float(env.get("TICKETFLOW_LIVENESS_SECONDS", d.liveness_seconds)),
             sources=env.get("TICKETFLOW_SOURCES") or None,
             worker_threads=_count("TICKETFLOW_WORKER_THREADS", env.get("TICKETFLOW_WORKER_THREADS"), d.worker_threads),
-            refine_threads=_count("TICKETFLOW_REFINE_THREADS", env.get("TICKETFLOW_REFINE_THREADS"), d.refine_threads),
+            refine_threads=_count(
+                "TICKETFLOW_REFINE_THREADS", env.get("TICKETFLOW_REFINE_THREADS"), d.refine_threads, minimum=0
+            ),
             refine_nice=_nice(env.get("TICKETFLOW_REFINE_NICE"), d.refine_nice),
         )
 
 
-def _count(name: str, value: str | None, default: int) -> int:
+def _count(name: str, value: str | None, default: int, minimum: int = 1) -> int:
     if not value:
         return default
-    got = int(value) if value.strip().isdigit() else 0
-    if got < 1:
-        raise ValueError(f"{name}: {value!r} is not a number of threads (1 or more)")
+    got = int(value) if value.strip().isdigit() else -1
+    if got < minimum:
+        raise ValueError(f"{name}: {value!r} is not a number of threads ({minimum} or more)")
     return got
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import dramatiq
 import pytest
@@ -54,6 +55,28 @@ def test_build_workers_gives_refine_its_own_threads_and_queue(database_url, amqp
         refine_worker, others = group.by_name["refine"], group.by_name["workers"]
         assert (refine_worker.consumer_whitelist, refine_worker.worker_threads) == ({t.worker_queue("refine")}, 2)
         assert (others.consumer_whitelist, others.worker_threads) == ({t.worker_queue("translate")}, 3)
+    finally:
+        close()
+
+
+def test_refine_threads_0_leaves_refinement_to_other_processes(database_url, amqp_url, namespace, broker_cleanup):
+    """A workers process with TICKETFLOW_REFINE_THREADS=0 translates and never takes a refine task: on
+    a deployment that refines on machines of its own, the tasks wait in <ns>.refine for those."""
+    settings = Settings(
+        amqp_url=amqp_url, database_url=database_url, namespace=namespace, worker_threads=2, refine_threads=0
+    )
+    broker, group, close = build_workers(settings, amqp_url=amqp_url)
+    t = Topology(namespace)
+    try:
+        assert set(group.by_name) == {"workers"}
+        assert group.by_name["workers"].consumer_whitelist == {t.worker_queue("translate")}
+        group.start()
+        broker.get_actor("refine").send("T-R0", "m-r0")
+        deadline = time.time() + 3
+        while time.time() < deadline:  # given the workers time to take it, had they consumed the queue
+            time.sleep(0.2)
+        channel = broker.channel
+        assert channel.queue_declare(t.worker_queue("refine"), durable=True, passive=True).method.message_count == 1
     finally:
         close()
 

@@ -48,5 +48,8 @@ def test_the_settings_read_and_check_the_refine_threads_and_nice():
     assert (Settings().refine_threads, Settings().refine_nice) == (2, 10)
     with pytest.raises(ValueError, match="TICKETFLOW_REFINE_NICE"):
         Settings.from_env({"TICKETFLOW_REFINE_NICE": "-5"})
+    assert Settings.from_env({"TICKETFLOW_REFINE_THREADS": "0"}).refine_threads == 0  # refines elsewhere
     with pytest.raises(ValueError, match="TICKETFLOW_REFINE_THREADS"):
-        Settings.from_env({"TICKETFLOW_REFINE_THREADS": "0"})
+        Settings.from_env({"TICKETFLOW_REFINE_THREADS": "-1"})
+    with pytest.raises(ValueError, match="TICKETFLOW_WORKER_THREADS"):
+        Settings.from_env({"TICKETFLOW_WORKER_THREADS": "0"})
