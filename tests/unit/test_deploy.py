@@ -667,7 +667,7 @@ def test_every_rendered_object_validates_offline(rendered):
 
 
 def test_rolling_updates_and_disruptions_keep_every_component_running(rendered):
-    _, docs = rendered
+    overlay, docs = rendered
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     for name, d in deployments.items():
         rolling = d["spec"]["strategy"]["rollingUpdate"]
@@ -675,7 +675,8 @@ def test_rolling_updates_and_disruptions_keep_every_component_running(rendered):
         assert (rolling["maxUnavailable"], rolling["maxSurge"]) == (0, 1), name
     budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for b in budgets}
-    assert covered == {"ingest", "workers", "relay", "scheduler", "api"}
+    expected = {"ingest", "workers", "relay", "scheduler", "api"} | ({"refiner"} if overlay == "production" else set())
+    assert covered == expected
     assert all(b["spec"]["maxUnavailable"] == 1 for b in budgets)
 
 
@@ -698,7 +699,14 @@ def test_production_runs_three_broker_nodes_quorum_queues_and_pooled_postgres(re
     assert pooler["spec"]["pgbouncer"]["poolMode"] == "session"  # the relay's session lock and LISTEN
     assert pooler["spec"]["cluster"]["name"] == pg["metadata"]["name"]
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in by_kind["ScaledObject"]}
-    assert set(scaled) == {"ticketflow-ingest", "ticketflow-workers"}
+    assert set(scaled) == {"ticketflow-ingest", "ticketflow-workers", "ticketflow-refiner"}
+    # refinement on pods of its own: the translation workers leave it, the refiner takes it at full priority
+    assert config["data"]["TICKETFLOW_REFINE_THREADS"] == "0"
+    (refiner,) = [d for d in by_kind["Deployment"] if d["metadata"]["name"] == "ticketflow-refiner"]
+    (container,) = refiner["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert container["args"] == ["run", "--components", "workers"] and int(env["TICKETFLOW_REFINE_THREADS"]) >= 1
+    assert scaled["ticketflow-refiner"]["spec"]["triggers"][0]["metadata"]["queueName"] == "ticketflow.refine"
     ingest = scaled["ticketflow-ingest"]
     assert ingest["spec"]["maxReplicaCount"] <= partitions  # a process without a partition only waits
     (trigger,) = ingest["spec"]["triggers"]
