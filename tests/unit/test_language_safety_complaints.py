@@ -72,6 +72,11 @@ def test_high_risk_complaints_and_dangerous_failures_are_urgent(clf: Classifier,
         "The belt buckle is scratched",
         "Can I get the French press in black?",  # not "fren"
         "Do you sell court shoes in size 6?",
+        "I'm a lawyer, please contact me about a bulk order",  # a lawyer, no threat
+        "Chcę zgłosić usterkę urządzenia",  # urządzenie (device) is not urząd (office)
+        "Quiero reclamar, el consumo de batería es muy alto",  # consumo: battery use, not the agency
+        "Ich möchte melden, dass das Gericht kalt ankam",  # Gericht: a dish
+        "请联系工商银行付款",  # a bank, not 工商局
     ],
 )
 def test_look_alikes_stay_calm(text: str) -> None:
