@@ -96,12 +96,15 @@ def test_urgent_stays_first_inline_on_the_refiners_blind_set():
 def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
     """The hazard reports that drove the second #17 session's safety-lexicon additions (boiling water,
     Polish choking and cuts, Chinese vomiting and fever; look-alikes: a burner, smoke-blue, burnt-wood
-    scent): a regression guard. Blind set 2 is measured once, by bench/bench_language.py --refine --blind2."""
+    scent) and the urgent2 session's (ids 08-14: complaints to a regulator, the police, a lawyer or the
+    media; a stroller, car seat or high chair failing with a child; a button battery or magnet in a
+    mouth; glass, metal or insects in food; look-alikes: a bad review, a lawyer mentioned, a stroller
+    question): a regression guard. Blind set 2 is measured once, by bench/bench_language.py --refine --blind2."""
     from services.language.classify import DATA_DIR, LexLinearClassifier
 
     inline = LexLinearClassifier()
     listed = load_examples(DATA_DIR / "urgent_dev.jsonl")
     flags = [(e.urgent, inline.classify(e.text, e.lang).urgent) for e in listed]
-    assert len(flags) == 105
-    assert [got for want, got in flags if want] == [True] * 75
+    assert len(flags) == 210
+    assert [got for want, got in flags if want] == [True] * 135
     assert not any(got for want, got in flags if not want)
