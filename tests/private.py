@@ -139,17 +139,32 @@ class PrivateRabbit:
     no plugins but the consistent-hash exchange that ticket partitions need (no management port to
     collide with). guest/guest from loopback."""
 
-    def __init__(self, port: int | None = None, definitions: str | None = None):
+    def __init__(self, port: int | None = None, definitions: str | None = None, tls: tuple[str, str] | None = None):
+        """`tls`: (certificate, key) of the server: AMQP over TLS on `tls_port` as well (no client
+        certificate asked for), for the one test that exercises amqps:// for real."""
         self.port = port or free_port()
         self.dist_port = free_port()
+        self.tls_port = free_port() if tls else None
         self.root = Path(tempfile.mkdtemp(prefix="tf-rmq-"))
         self.node = f"tf{self.port}@localhost"
         (self.root / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
-        (self.root / "rabbitmq.conf").write_text(
+        conf = (
             f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users.guest = true\n"
             "vm_memory_high_watermark.relative = 0.2\ndisk_free_limit.absolute = 50MB\n"
             + (f"load_definitions = {self.root / 'definitions.json'}\n" if definitions else "")
         )
+        if tls:
+            shutil.copy(tls[0], self.root / "server.crt")
+            shutil.copy(tls[1], self.root / "server.key")
+            conf += (
+                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+                f"ssl_options.cacertfile = {self.root / 'server.crt'}\n"
+                f"ssl_options.certfile = {self.root / 'server.crt'}\n"
+                f"ssl_options.keyfile = {self.root / 'server.key'}\n"
+                "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n"
+                # guest may log in over the TLS listener on loopback too
+            )
+        (self.root / "rabbitmq.conf").write_text(conf)
         if definitions:
             shutil.copy(definitions, self.root / "definitions.json")
         self.env = dict(
