@@ -254,7 +254,12 @@ class Lexicon:
             for concept, groups in (combine or {}).items()
             for group in groups
         ]
+        exclude = list(exclude)
         self._exclude = sorted({f for f in (fold(x) for x in exclude) if f}, key=len, reverse=True)
+        # the accent-keeping stream ("~" terms) is cleared of the phrases as written too ("xám khói")
+        self._exclude_accented = sorted(
+            set(self._exclude) | {f for f in (fold_keep_accents(x) for x in exclude) if f}, key=len, reverse=True
+        )
 
     def _add(self, concept: str, raw: str) -> None:
         original = raw
@@ -304,12 +309,20 @@ class Lexicon:
         for stream, trie in ((folded, self._tries[False]), (accented, self._tries[True])):
             if not stream or not trie:
                 continue
-            for phrase in self._exclude:
-                if phrase in stream:
-                    stream = stream.replace(phrase, " " * len(phrase))
-            self._walk(stream, trie, found)
-            if trie is self._tries[False]:
-                found.extend((concept, original) for term, concept, original in self._infix if term in stream)
+            infix = self._infix if trie is self._tries[False] else []
+            hits: list[tuple[str, str]] = []
+            self._walk(stream, trie, hits)
+            hits.extend((concept, original) for term, concept, original in infix if term in stream)
+            if hits:  # look-alikes only matter when something matched (most messages match nothing)
+                blanked = stream
+                for phrase in self._exclude if trie is self._tries[False] else self._exclude_accented:
+                    if phrase in blanked:
+                        blanked = blanked.replace(phrase, " " * len(phrase))
+                if blanked != stream:
+                    hits = []
+                    self._walk(blanked, trie, hits)
+                    hits.extend((concept, original) for term, concept, original in infix if term in blanked)
+            found.extend(hits)
         return found
 
     @staticmethod
