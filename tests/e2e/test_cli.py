@@ -109,6 +109,9 @@ def test_demo_replays_the_scenario_with_no_servers():
         "conversion revenue (7 d)     259000 IDR",
     ):
         assert expected in out, expected
+    # a high-risk complaint (seed 002: 高危投诉) is urgent though nothing is unsafe: 2 business hours
+    d2005 = out.split("\nD-2005\n", 1)[1].split("\n\n", 1)[0]
+    assert " URGENT " in d2005 and "merchant_response due 2026-03-02T12:00:00Z" in d2005, d2005
 
 
 def test_a_bad_policies_file_fails_in_one_line_naming_the_key(tmp_path):
