@@ -230,7 +230,7 @@ class Lexicon:
     folding would confuse with another language's. ``exclude`` phrases are blanked out
     before matching ("fire tv", "smoke grey"). ``cues`` are concepts that never show by
     themselves; ``combine`` turns a set of cues found together into a concept
-    (body part + pain -> injury).
+    (body part + pain -> injury); a ``"!cue"`` in a group must be absent.
     """
 
     def __init__(
@@ -249,11 +249,17 @@ class Lexicon:
         for cue, terms in (cues or {}).items():
             for raw in terms:
                 self._add(f"cue:{cue}", raw)
+        # a cue written "!cue" must be absent ("!furniture": a chair's broken leg is no injury)
         self._combine = [
-            (concept, frozenset(f"cue:{c}" for c in group))
+            (
+                concept,
+                frozenset(f"cue:{c}" for c in group if not c.startswith("!")),
+                frozenset(f"cue:{c[1:]}" for c in group if c.startswith("!")),
+            )
             for concept, groups in (combine or {}).items()
             for group in groups
         ]
+        self._cue_names = frozenset(f"cue:{cue}" for cue in cues or {})
         exclude = list(exclude)
         self._exclude = sorted({f for f in (fold(x) for x in exclude) if f}, key=len, reverse=True)
         # the accent-keeping stream ("~" terms) is cleared of the phrases as written too ("xám khói")
@@ -299,13 +305,13 @@ class Lexicon:
         ``accented`` (from :func:`fold_keep_accents`; skipped when None)."""
         found = {concept for concept, _ in self.explain(folded, accented)}
         if self._combine:
-            found.update(concept for concept, group in self._combine if group <= found)
+            found.update(concept for concept, group, absent in self._combine if group <= found and not absent & found)
             found = {c for c in found if not c.startswith("cue:")}
         return found
 
     def explain(self, folded: str, accented: str | None = None) -> list[tuple[str, str]]:
         """(concept, term) pairs that matched: for audits and for reviewers."""
-        found: list[tuple[str, str]] = []
+        streams: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = []
         for stream, trie in ((folded, self._tries[False]), (accented, self._tries[True])):
             if not stream or not trie:
                 continue
@@ -313,6 +319,15 @@ class Lexicon:
             hits: list[tuple[str, str]] = []
             self._walk(stream, trie, hits)
             hits.extend((concept, original) for term, concept, original in infix if term in stream)
+            streams.append((stream, trie, hits))
+        found = {concept for _, _, hits in streams for concept, _ in hits}
+        if not found:
+            return []
+        if found <= self._cue_names and not any(g <= found for _, g, _ in self._combine):
+            # nothing, or cues that combine into nothing: blanking look-alikes can only remove hits
+            return [hit for _, _, hits in streams for hit in hits]
+        out: list[tuple[str, str]] = []
+        for stream, trie, hits in streams:
             if hits:  # look-alikes only matter when something matched (most messages match nothing)
                 blanked = stream
                 for phrase in self._exclude if trie is self._tries[False] else self._exclude_accented:
@@ -321,9 +336,10 @@ class Lexicon:
                 if blanked != stream:
                     hits = []
                     self._walk(blanked, trie, hits)
+                    infix = self._infix if trie is self._tries[False] else []
                     hits.extend((concept, original) for term, concept, original in infix if term in blanked)
-            found.extend(hits)
-        return found
+            out.extend(hits)
+        return out
 
     @staticmethod
     def _walk(text: str, trie: dict[str, Any], found: list[tuple[str, str]]) -> None:

@@ -5,7 +5,10 @@ then a development set) without seeing this one; measured once on 2026-12-04 (se
 (91.4 %; the session-3 code: 63/105, 60.0 %), 3/135 false alarms (2.2 %; before: 11/135), high-risk
 complaints 28/30 (0/30 before). Misses: baby food with glass or metal in it, falls from e-bikes and
 scooters that broke, a toaster flame, a hair-dryer shock in Turkish, a Hungarian lawyer + Facebook threat,
-a Cantonese consumer-council threat. Do not tune the lexicon on `blind_urgent4.jsonl`; write set 5."""
+a Cantonese consumer-council threat. Since the urgent4 session it is a DEVELOPMENT set: its misses and
+false alarms were read and the gaps they showed were closed in all 15 languages (105/105, 0/135 after
+that session); its figures are no longer blind. The honest figure is blind set 5, measured once. The
+guards below stay as they were."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def test_urgent_recall_and_false_alarms_on_blind_set_4():
     caught = sum(classify_message(r["text"], None).urgent for r in urgent)
     false_alarms = sum(classify_message(r["text"], None).urgent for r in calm)
     high_risk = sum(classify_message(r["text"], None).urgent for r in urgent if r["kind"] == "high_risk")
-    print(f"blind set 3 (dev set): urgent recall {caught}/{len(urgent)}, false alarms {false_alarms}/{len(calm)}")
+    print(f"blind set 4 (dev set): urgent recall {caught}/{len(urgent)}, false alarms {false_alarms}/{len(calm)}")
     assert caught >= 96  # measured 96 once, blind: a regression guard from now on, not a measurement
     assert false_alarms <= 3
     assert high_risk >= 28

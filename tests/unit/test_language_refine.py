@@ -101,13 +101,16 @@ def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
     mouth; glass, metal or insects in food; look-alikes: a bad review, a lawyer mentioned, a stroller
     question) and the urgent3 session's (ids 15-22: swollen/leaking batteries, contaminated food + illness,
     a child product closing on a child, electric shock, viral threats with a lawyer; look-alikes: smoke-grey
-    colours, explosive/shocking prices, broken with nobody hurt): a regression guard. Blind set 2 is
+    colours, explosive/shocking prices, broken with nobody hurt) and the urgent4 session's (ids 23-29: baby
+    food + glass/metal, falls from e-bikes/scooters whose part came off, appliances that would not switch
+    off + flame, shock verbs, lawyer + social network, consumer councils; look-alikes: furniture legs,
+    kill/fire/explosion price hype): a regression guard. Blind set 2 is
     measured once, by bench/bench_language.py --refine --blind2."""
     from services.language.classify import DATA_DIR, LexLinearClassifier
 
     inline = LexLinearClassifier()
     listed = load_examples(DATA_DIR / "urgent_dev.jsonl")
     flags = [(e.urgent, inline.classify(e.text, e.lang).urgent) for e in listed]
-    assert len(flags) == 330
-    assert [got for want, got in flags if want] == [True] * 210
+    assert len(flags) == 435
+    assert [got for want, got in flags if want] == [True] * 285
     assert not any(got for want, got in flags if not want)
