@@ -38,6 +38,17 @@ def free_port() -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
+def self_signed(directory: Path, name: str = "server", host: str | None = "localhost") -> tuple[Path, Path]:
+    """A self-signed certificate and its key for `host` (CN and subjectAltName; `host=None`: a CN
+    only, which a client checking the name refuses), for the TLS tests."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    cmd = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
+    if host:
+        cmd += ["-addext", f"subjectAltName=DNS:{host}"]
+    subprocess.run([*cmd, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
 def _as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     """initdb and postgres refuse to run as root: run them as the `postgres` user when we are root."""
     if os.geteuid() == 0:

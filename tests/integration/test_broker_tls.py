@@ -19,7 +19,7 @@ import pika
 import pytest
 
 from schemas.builders import cloudevent
-from tests.private import PrivateRabbit
+from tests.private import PrivateRabbit, self_signed
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent / "ticketflow"
@@ -27,13 +27,7 @@ BIN = Path(sys.executable).parent / "ticketflow"
 
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory):
-    d = tmp_path_factory.mktemp("amqps")
-    cert, key = d / "server.crt", d / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path_factory.mktemp("amqps"))
     os.chmod(key, 0o644)  # the node runs as the rabbitmq user and reads its copy
     with PrivateRabbit(tls=(str(cert), str(key))) as rmq:
         yield rmq, cert
@@ -102,11 +96,6 @@ def test_a_plain_connection_to_the_tls_port_is_refused(tls_broker):
 
 def test_an_untrusted_certificate_is_refused(tls_broker, tmp_path):
     rmq, _ = tls_broker
-    other = tmp_path / "other.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-keyout", str(tmp_path / "other.key"), "-out", str(other)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    other, _ = self_signed(tmp_path, "other")  # valid for localhost, but not the certificate the node has
     with pytest.raises(ssl.SSLCertVerificationError):  # the client refuses the server it cannot verify
         pika.BlockingConnection(pika.URLParameters(_amqps(rmq, other)))

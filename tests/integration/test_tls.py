@@ -3,26 +3,18 @@ reached with `sslmode=verify-full` through the one place connections are made.""
 
 from __future__ import annotations
 
-import subprocess
-
 import psycopg
 import pytest
 
 from services.store.db import connect, migrate
-from tests.private import PrivatePostgres
+from tests.private import PrivatePostgres, self_signed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "server.crt", d / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     with PrivatePostgres(ssl=(str(cert), str(key))) as pg:
         with psycopg.connect(f"{pg.url('postgres', 'localhost')}?sslmode=require", autocommit=True) as c:
             c.execute("create database tls")

@@ -1,0 +1,52 @@
+"""Inline urgent recall on the blind sets of issue #17 (session 4), one row each. Every set has 240
+messages in 15 languages (per language: 5 product-safety reports and 2 high-risk complaints, urgent; 3
+ordinary, 2 angry, 2 hazard-word look-alikes, 2 broken without harm, not urgent). Each was written by an
+engineer who read neither the lexicons, the training data, the classifier nor the earlier sets, while
+another engineer worked on the lexicon without seeing it; committed before that work was merged and
+measured once (2026-12-04):
+
+| set | kind of text | urgent caught | false alarms | high-risk complaints | session 3's code |
+|---|---|---|---|---|---|
+| 3 | short customer messages | 99/105 (94.3 %) | 9/135 (6.7 %) | 29/30 | 66/105, 9/135, 0/30 |
+| 4 | chat: emoji, glued messages, slang; other products | 96/105 (91.4 %) | 3/135 (2.2 %) | 28/30 | 63/105, 11/135 |
+| 5 | mixed registers, harm told indirectly, other products | 88/105 (83.8 %) | 6/135 (4.4 %) | 23/30 | 61/105, 14/135 |
+
+Sets 3 and 4 then became development sets (their errors were read and the gaps closed in all 15
+languages: 105/105 and 0/135 each after that), so their rows below are regression guards, not
+measurements. Set 5's misses: harm told without a hazard or injury word (a pressure-cooker lid blowing off
+with scalding soup, hair dye leaving the scalp raw, gas smell from a closed stove), media threats through
+TV programmes and tabloids. Do not tune on set 5: write set 6 first and measure it once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.bootstrap import inline_classifier
+
+classify_message = inline_classifier()
+
+DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data"
+
+# set -> (at least caught of 105, at most false alarms of 135, at least high-risk caught of 30)
+GUARDS = {3: (99, 9, 29), 4: (96, 3, 28), 5: (88, 6, 23)}
+
+
+@pytest.mark.parametrize("number", sorted(GUARDS))
+def test_urgent_recall_and_false_alarms_on_a_blind_set(number):
+    rows = [
+        json.loads(line)
+        for line in (DATA / f"blind_urgent{number}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    urgent = [r for r in rows if r["urgent"]]
+    calm = [r for r in rows if not r["urgent"]]
+    assert (len(urgent), len(calm)) == (105, 135)
+    caught = sum(classify_message(r["text"], None).urgent for r in urgent)
+    false_alarms = sum(classify_message(r["text"], None).urgent for r in calm)
+    high_risk = sum(classify_message(r["text"], None).urgent for r in urgent if r["kind"] == "high_risk")
+    print(f"blind set {number}: urgent {caught}/105, false alarms {false_alarms}/135, high-risk {high_risk}/30")
+    least_caught, most_false, least_high_risk = GUARDS[number]
+    assert caught >= least_caught and false_alarms <= most_false and high_risk >= least_high_risk
