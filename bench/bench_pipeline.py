@@ -252,6 +252,7 @@ def main():
         default=1,
         help="ingest processes (more than one shares the partitions: TICKETFLOW_INGEST_PARTITIONS > 0)",
     )
+    ap.add_argument("--settle", type=float, default=0.0, help="seconds of quiet before each latency phase")
     a = ap.parse_args()
     if a.ingest > 1 and os.environ.get("TICKETFLOW_INGEST_PARTITIONS", "8") == "0":
         raise SystemExit("--ingest > 1 needs partitions (a second process without them is a hot standby)")
@@ -274,6 +275,7 @@ def main():
             sustained = len(events) / (t_end - t0)
             lats = {}
             for tag, rate in (("l", sustained / 2), ("t", a.target_rate)):  # half the sustained rate; the target's
+                time.sleep(a.settle)  # what the phase before left (vacuum, the workers' queues) is not this one's
                 lat_events = stream(int(rate * a.seconds) // 2 * 2, tag)
                 sent = publish(amqp, ns, lat_events, rate)
                 wait_for(tap, list(sent), 120)
