@@ -23,6 +23,15 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
+def close_quietly(conn: pika.BlockingConnection | None) -> None:
+    """Close a connection that may already be broken: whatever went wrong is being handled already."""
+    if conn is not None and conn.is_open:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+
+
 @contextlib.contextmanager
 def coalesced(conn: pika.BlockingConnection):
     """Publishes of a batch leave as one socket write instead of three sends and a poll-loop turn
@@ -92,11 +101,7 @@ class AmqpPublisher:
 
     def close(self) -> None:
         conn, self.conn, self.ch = self.conn, None, None
-        if conn is not None and conn.is_open:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
+        close_quietly(conn)
 
 
 class ConfirmedPublisher:
@@ -152,11 +157,7 @@ class ConfirmedPublisher:
 
     def _drop(self) -> None:
         conn, self.conn, self.ch = self.conn, None, None
-        if conn is not None and conn.is_open:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
+        close_quietly(conn)
 
     def close(self) -> None:
         with self.lock:

@@ -16,7 +16,7 @@ import time
 import pika
 
 from services.amqp.partitions import HASH_HEADER, USER_HEADER, Partitions, subject_of
-from services.amqp.publisher import coalesced
+from services.amqp.publisher import close_quietly, coalesced
 from services.amqp.topology import Topology
 from services.logs import log
 
@@ -48,11 +48,7 @@ class Router:
                 log.warning("router.retry", error=str(e)[:200])
                 stop.wait(self.retry)
             finally:
-                if conn is not None and conn.is_open:
-                    try:
-                        conn.close()
-                    except Exception:  # noqa: BLE001 - closing a broken connection
-                        pass
+                close_quietly(conn)
 
     def _route(self, conn: pika.BlockingConnection, stop: threading.Event) -> bool:
         """Route until stopped; False when another router holds the queue."""
