@@ -110,16 +110,8 @@ class DatabaseCollector:
             for labels, value in by_name.get(name, []):
                 m.add_metric([labels.get(k, "") for k in label_names], value)
             yield m
-        tickets = {labels.get("status"): v for labels, v in by_name.get("tickets", [])}
-        g = GaugeMetricFamily(P + "tickets", "Tickets by current status.", labels=["status"])
-        for s in STATUSES:
-            g.add_metric([s], tickets.get(s, 0))
-        yield g
-        open_by = {labels.get("category"): v for labels, v in by_name.get("open_tickets", [])}
-        g = GaugeMetricFamily(P + "open_tickets", "Open (not closed) tickets by category.", labels=["category"])
-        for c in CATEGORIES:
-            g.add_metric([c], open_by.get(c, 0))
-        yield g
+        yield _gauge_by(by_name, "tickets", "Tickets by current status.", "status", STATUSES)
+        yield _gauge_by(by_name, "open_tickets", "Open (not closed) tickets by category.", "category", CATEGORIES)
         yield from _routing_gauges(by_name)
         for name, (doc, label_names) in HISTOGRAMS.items():
             yield self._histogram(name, doc, label_names, by_name)
@@ -236,8 +228,14 @@ def _routing_gauges(by_name) -> Iterable[Metric]:
     g = GaugeMetricFamily(P + "chats_queued", "Chats waiting in a merchant's queue for an agent.")
     g.add_metric([], sum(v for _, v in by_name.get("chats_queued", [])))
     yield g
-    agents = {labels.get("state"): v for labels, v in by_name.get("agents", [])}
-    g = GaugeMetricFamily(P + "agents", "Known chat agents by availability state.", labels=["state"])
-    for state in AGENT_STATES:
-        g.add_metric([state], agents.get(state, 0))
-    yield g
+    yield _gauge_by(by_name, "agents", "Known chat agents by availability state.", "state", AGENT_STATES)
+
+
+def _gauge_by(by_name, name: str, doc: str, label: str, values: Iterable[str]) -> Metric:
+    """A gauge kept as counter rows (+1/-1 in the transactions that change it), one series per value
+    of its vocabulary: a value with no row yet reads 0 rather than vanishing from the dashboard."""
+    current = {labels.get(label): v for labels, v in by_name.get(name, [])}
+    g = GaugeMetricFamily(P + name, doc, labels=[label])
+    for value in values:
+        g.add_metric([value], current.get(value, 0))
+    return g
