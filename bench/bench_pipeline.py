@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import pct, scratch
 from schemas.builders import cloudevent
 from services.amqp.publisher import coalesced
+from tests.conftest import run_env
 
 BIN = Path(sys.executable).parent / "ticketflow"
 
@@ -122,13 +123,7 @@ def publish(amqp: str, ns: str, events, rate: float | None) -> dict[str, float]:
 
 
 def run_pipeline(amqp, db, ns, second="relay,workers", ingest=1):
-    env = dict(
-        os.environ,
-        TICKETFLOW_AMQP_URL=amqp,
-        TICKETFLOW_DATABASE_URL=db,
-        TICKETFLOW_NAMESPACE=ns,
-        TICKETFLOW_LOG_FORMAT="json",
-    )
+    env = run_env(amqp, db, ns)
     subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
     log = open(f"/tmp/bench-pipeline-{ns}.log", "wb")
     # ingest and relay as separate processes: two cores, two GIL-bound loops

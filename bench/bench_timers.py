@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import pct, rss_mb, scratch
 from schemas.builders import cloudevent_bytes
+from tests.conftest import run_env
 
 BIN = Path(sys.executable).parent / "ticketflow"
 
@@ -39,13 +40,7 @@ def main():
     with scratch("bt") as (amqp, db, ns):
         settings = Settings(amqp_url=amqp, database_url=db, namespace=ns)
         engine = build_engine(settings, SystemClock())
-        env = dict(
-            os.environ,
-            TICKETFLOW_AMQP_URL=amqp,
-            TICKETFLOW_DATABASE_URL=db,
-            TICKETFLOW_NAMESPACE=ns,
-            TICKETFLOW_LOG_FORMAT="json",
-        )
+        env = run_env(amqp, db, ns)
         sched = subprocess.Popen(
             [str(BIN), "run", "--components", "scheduler"],
             env=env,

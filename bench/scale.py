@@ -24,6 +24,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import scratch
 from bench.bench_pipeline import BIN, Tap, publish, stream, wait_for
+from tests.conftest import run_env
 
 
 def proc_cpu(pid: int) -> float:
@@ -78,13 +79,7 @@ def db_counters(db: str) -> tuple[int, int]:
 
 def run_config(n_ingest: int, n_relay: int, events: int) -> dict:
     with scratch("sc") as (amqp, db, ns):
-        env = dict(
-            os.environ,
-            TICKETFLOW_AMQP_URL=amqp,
-            TICKETFLOW_DATABASE_URL=db,
-            TICKETFLOW_NAMESPACE=ns,
-            TICKETFLOW_LOG_FORMAT="json",
-        )
+        env = run_env(amqp, db, ns)
         subprocess.run([str(BIN), "migrate"], env=env, check=True, capture_output=True)
         log = open(f"/tmp/bench-scale-{ns}.log", "wb")
 

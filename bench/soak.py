@@ -51,6 +51,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import run_env  # noqa: E402
 from tests.private import PrivatePostgres, PrivateRabbit  # noqa: E402
 
 BIN = Path(sys.executable).with_name("ticketflow")
@@ -175,13 +176,7 @@ class Run:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "TICKETFLOW_AMQP_URL": self.rmq.url,
-            "TICKETFLOW_DATABASE_URL": self.pg.url("soak"),
-            "TICKETFLOW_NAMESPACE": NS,
-            "TICKETFLOW_LOG_FORMAT": "json",
-        }
+        return run_env(self.rmq.url, self.pg.url("soak"), NS)
 
     def spawn(self, component: str, i: int) -> subprocess.Popen:
         log = (self.logdir / f"{component}-{i}.log").open("ab")

@@ -91,6 +91,19 @@ def broker_cleanup(amqp_url, namespace):
     delete_namespace(amqp_url, namespace)
 
 
+def run_env(amqp_url: str, database_url: str, namespace: str, **extra: str) -> dict[str, str]:
+    """The environment of a `ticketflow` child process of a test or bench: this one's, pointed at the
+    given broker, database and namespace, logging JSON; `extra` adds or overrides settings."""
+    return {
+        **os.environ,
+        "TICKETFLOW_AMQP_URL": amqp_url,
+        "TICKETFLOW_DATABASE_URL": database_url,
+        "TICKETFLOW_NAMESPACE": namespace,
+        "TICKETFLOW_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
 def delete_namespace(amqp_url: str, namespace: str) -> None:
     import pika
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pika
 
 from schemas.builders import cloudevent
+from tests.conftest import delete_namespace, run_env
 
 BIN = Path(sys.executable).parent / "ticketflow"
 
@@ -35,15 +37,9 @@ class Pipeline:
     ):
         self.amqp_url, self.ns, self.components = amqp_url, namespace, components
         self.user_id = user_id  # the AMQP user_id every publish carries (RabbitMQ checks it is ours)
-        self.env = {
-            **os.environ,
-            "TICKETFLOW_AMQP_URL": amqp_url,
-            "TICKETFLOW_DATABASE_URL": database_url,
-            "TICKETFLOW_NAMESPACE": namespace,
-            "TICKETFLOW_LOG_FORMAT": "json",
-            "TICKETFLOW_METRICS_PORT": str(_free_port()),
-            **(extra_env or {}),
-        }
+        self.env = run_env(
+            amqp_url, database_url, namespace, TICKETFLOW_METRICS_PORT=str(_free_port()), **(extra_env or {})
+        )
         self.metrics_port = int(self.env["TICKETFLOW_METRICS_PORT"])
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="ticketflow-e2e-", suffix=".log")[1])
@@ -164,3 +160,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tapped(amqp_url: str, database_url: str, namespace: str, **kw):
+    """A migrated Pipeline with its tap on `<ns>.out`; closed and its namespace deleted afterwards.
+    `kw` goes to Pipeline (components, extra_env...)."""
+    p = Pipeline(amqp_url, database_url, namespace, **kw)
+    p.migrate_and_tap()
+    try:
+        yield p
+    finally:
+        p.close()
+        delete_namespace(amqp_url, namespace)

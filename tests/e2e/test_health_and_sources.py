@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import delete_namespace
+from tests.conftest import delete_namespace, run_env
 
 from .harness import BIN, Pipeline, _free_port, event
 
@@ -86,14 +86,7 @@ def test_every_component_reports_live_ready_and_up(amqp_url, database_url, names
 def test_a_component_without_its_broker_is_alive_but_not_ready(database_url, namespace):
     # Given ingest pointed at a broker port nobody listens on, with a health port of its own
     port, dead = _free_port(), _free_port()
-    env = dict(
-        __import__("os").environ,
-        TICKETFLOW_AMQP_URL=f"amqp://guest:guest@127.0.0.1:{dead}/%2F",
-        TICKETFLOW_DATABASE_URL=database_url,
-        TICKETFLOW_NAMESPACE=namespace,
-        TICKETFLOW_HEALTH_PORT=str(port),
-        TICKETFLOW_LOG_FORMAT="json",
-    )
+    env = run_env(f"amqp://guest:guest@127.0.0.1:{dead}/%2F", database_url, namespace, TICKETFLOW_HEALTH_PORT=str(port))
     proc = subprocess.Popen(
         [str(BIN), "run", "--components", "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -16,9 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import delete_namespace
-
-from .harness import Pipeline, event
+from .harness import Pipeline, event, tapped
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +26,8 @@ DOUYIN = {"merchant_id": "m-refine", "policy": "douyin", "customer": {"id": "c2"
 
 @pytest.fixture
 def full(amqp_url, database_url, namespace):
-    p = Pipeline(amqp_url, database_url, namespace, components="ingest,workers,relay,exporter")
-    p.migrate_and_tap()
-    yield p
-    p.close()
-    delete_namespace(amqp_url, namespace)
+    with tapped(amqp_url, database_url, namespace, components="ingest,workers,relay,exporter") as p:
+        yield p
 
 
 def opened(base, text, mid, **extra):

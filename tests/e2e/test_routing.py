@@ -8,9 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import delete_namespace
-
-from .harness import Pipeline, event
+from .harness import Pipeline, event, tapped
 
 pytestmark = pytest.mark.e2e
 M = "m-e2e-tokoku"
@@ -37,11 +35,8 @@ def assigned(p: Pipeline, tid: str) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def full(amqp_url, database_url, namespace):
-    p = Pipeline(amqp_url, database_url, namespace, components="ingest,workers,relay,exporter")
-    p.migrate_and_tap()
-    yield p
-    p.close()
-    delete_namespace(amqp_url, namespace)
+    with tapped(amqp_url, database_url, namespace, components="ingest,workers,relay,exporter") as p:
+        yield p
 
 
 def test_three_agents_a_queue_offline_and_a_shift_handover_through_the_exchanges(full: Pipeline):

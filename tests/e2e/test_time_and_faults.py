@@ -11,9 +11,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from tests.conftest import delete_namespace
-
-from .harness import Pipeline, event
+from .harness import Pipeline, event, tapped
 
 pytestmark = pytest.mark.e2e
 DOUYIN = {
@@ -30,11 +28,8 @@ def iso(t: datetime) -> str:
 
 @pytest.fixture
 def full(amqp_url, database_url, namespace):
-    p = Pipeline(amqp_url, database_url, namespace, components="ingest,workers,scheduler,relay,exporter")
-    p.migrate_and_tap()
-    yield p
-    p.close()
-    delete_namespace(amqp_url, namespace)
+    with tapped(amqp_url, database_url, namespace, components="ingest,workers,scheduler,relay,exporter") as p:
+        yield p
 
 
 def test_the_scheduler_fires_a_deadline_on_the_wall_clock(full: Pipeline):

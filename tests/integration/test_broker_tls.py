@@ -19,6 +19,7 @@ import pika
 import pytest
 
 from schemas.builders import cloudevent
+from tests.conftest import run_env
 from tests.private import PrivateRabbit, self_signed
 
 pytestmark = pytest.mark.integration
@@ -41,13 +42,7 @@ def _amqps(rmq: PrivateRabbit, cert: Path) -> str:
 def test_the_pipeline_runs_over_amqps(tls_broker, database_url, namespace):
     rmq, cert = tls_broker
     url = _amqps(rmq, cert)
-    env = dict(
-        os.environ,
-        TICKETFLOW_AMQP_URL=url,
-        TICKETFLOW_DATABASE_URL=database_url,
-        TICKETFLOW_NAMESPACE=namespace,
-        TICKETFLOW_LOG_FORMAT="json",
-    )
+    env = run_env(url, database_url, namespace)
     # Given the topology declared over TLS
     migrated = subprocess.run([str(BIN), "migrate"], env=env, capture_output=True, text=True, timeout=120)
     assert migrated.returncode == 0, migrated.stderr[-1000:]

@@ -9,7 +9,6 @@ leader must not publish again.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 from services.components.relay import _LEADER_KEY, LeadershipUnsafe, Relay
 from services.store import outbox
 from services.store.db import connect, migrate
+from tests.conftest import run_env
 from tests.private import PrivatePostgres
 
 pytestmark = pytest.mark.integration
@@ -75,13 +75,7 @@ def test_a_standby_relay_takes_over_when_the_leaders_connection_is_cut(
     tap = f"{namespace}.tap"
     ch.queue_declare(tap)
     ch.queue_bind(tap, f"{namespace}.out", "#")
-    env = dict(
-        os.environ,
-        TICKETFLOW_AMQP_URL=amqp_url,
-        TICKETFLOW_DATABASE_URL=database_url,
-        TICKETFLOW_NAMESPACE=namespace,
-        TICKETFLOW_LOG_FORMAT="json",
-    )
+    env = run_env(amqp_url, database_url, namespace)
     procs = [
         subprocess.Popen(
             [str(BIN), "run", "--components", "relay"],
