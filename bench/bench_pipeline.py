@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._support import pct, scratch
 from schemas.builders import cloudevent
 from services.amqp.publisher import coalesced
+from services.amqp.topology import WORKER_ACTORS, Topology
 from tests.conftest import run_env
 
 BIN = Path(sys.executable).parent / "ticketflow"
@@ -173,7 +174,8 @@ def worker_backlog(amqp: str, ns: str) -> dict[str, int]:
     conn = pika.BlockingConnection(pika.URLParameters(amqp))
     try:
         ch = conn.channel()
-        return {a: ch.queue_declare(f"{ns}.{a}", passive=True).method.message_count for a in ("translate", "refine")}
+        t = Topology(ns)
+        return {a: ch.queue_declare(t.worker_queue(a), passive=True).method.message_count for a in WORKER_ACTORS}
     except pika.exceptions.ChannelClosedByBroker:
         return {}
     finally:
