@@ -181,6 +181,7 @@ def declare_topology(settings: Settings) -> None:
     """Exchanges and queues `run` consumes from (what `migrate` promises), and the workers' queues."""
     import pika
 
+    from services.amqp.publisher import close_quietly
     from workers.broker import make_broker
 
     conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
@@ -190,7 +191,7 @@ def declare_topology(settings: Settings) -> None:
         if (p := partitions(settings)) is not None:
             p.declare(conn, t.failed_queue)
     finally:
-        conn.close()
+        close_quietly(conn)  # a broker that closed it on an error: that error is the one to report
     broker = make_broker(settings.amqp_url)
     assert isinstance(broker, RabbitmqBroker)
     try:

@@ -120,6 +120,6 @@ def delete_namespace(amqp_url: str, namespace: str) -> None:
         ch = conn.channel()
         for q in queues + [f"{namespace}.tap"]:
             ch.queue_delete(q)
-        for ex in (t.inbound, t.outbound, parts.exchange):
+        for ex in (t.inbound, t.outbound, f"{namespace}.in.partitioned"):  # the last: releases before session 5
             ch.exchange_delete(ex)
         conn.close()

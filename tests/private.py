@@ -147,8 +147,7 @@ class PrivatePostgres:
 
 class PrivateRabbit:
     """A RabbitMQ node of our own: node name, AMQP and distribution ports, data and log directories;
-    no plugins but the consistent-hash exchange that ticket partitions need (no management port to
-    collide with). guest/guest from loopback."""
+    no plugins, as a stock broker (no management port to collide with; ticket partitions need none). guest/guest from loopback."""
 
     def __init__(self, port: int | None = None, definitions: str | None = None, tls: tuple[str, str] | None = None):
         """`tls`: (certificate, key) of the server: AMQP over TLS on `tls_port` as well (no client
@@ -158,7 +157,7 @@ class PrivateRabbit:
         self.tls_port = free_port() if tls else None
         self.root = Path(tempfile.mkdtemp(prefix="tf-rmq-"))
         self.node = f"tf{self.port}@localhost"
-        (self.root / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
+        (self.root / "enabled_plugins").write_text("[].\n")
         conf = (
             f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users.guest = true\n"
             "vm_memory_high_watermark.relative = 0.2\ndisk_free_limit.absolute = 50MB\n"

@@ -1,7 +1,7 @@
-"""Ticket-keyed partitions of the inbound stream, made of what RabbitMQ ships with.
+"""Ticket-keyed partitions of the inbound stream, made of plain queues (no broker plugin).
 
-    <ns>.in (topic, upstream) -> <ns>.in.ingest -> router (one active) -> <ns>.in.partitioned
-        (x-consistent-hash on the `x-ticketflow-subject` header) -> <ns>.in.p00 .. <ns>.in.pNN
+    <ns>.in (topic, upstream) -> <ns>.in.ingest -> router (one active) -> <ns>.in.p00 .. <ns>.in.pNN
+        (the queue chosen by a stable hash of the ticket id, published through the default exchange)
 
 Every event of a ticket lands in one partition queue, in the order the router read them; each
 partition queue has one consumer at a time (an *exclusive* consumer: the broker refuses a second
@@ -12,39 +12,33 @@ an event published after `migrate` waits in `<ns>.in.ingest` as before. How many
 process holds follows the number of live ingest processes, read from the consumer count of
 `<ns>.in.members` (each ingest process keeps one consumer there): no coordinator of our own.
 
-The consistent-hash exchange is a plugin shipped with RabbitMQ (`rabbitmq-plugins enable
-rabbitmq_consistent_hash_exchange`); `declare` names it when the broker lacks it. Changing the
-partition count re-maps tickets: drain `<ns>.in.p*` first (stop the router, let ingest empty them).
+Why the router hashes and not RabbitMQ's consistent-hash exchange (the first design): that exchange
+is a plugin a stock broker does not enable, and without it `migrate` failed on a fresh machine; the
+router reads every event anyway, so choosing the queue there costs a CRC-32 and the default exchange
+routes more cheaply than the hash exchange. Changing the partition count re-maps tickets: drain
+`<ns>.in.p*` first (stop the router, let ingest empty them).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import orjson
 import pika
 
+#: The ticket id the router hashed, carried on every partitioned message (for diagnosis and tests).
 HASH_HEADER = "x-ticketflow-subject"
 # The publisher's broker user (AMQP user_id, which RabbitMQ checks), carried across the router: the
 # router cannot republish under another user's user_id. It always overwrites what a publisher sent.
 USER_HEADER = "x-ticketflow-user-id"
-PLUGIN = "rabbitmq_consistent_hash_exchange"
 _SUBJECT_HEADERS = ("cloudEvents:subject", "cloudEvents_subject")
-
-
-class PluginMissing(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
 class Partitions:
     namespace: str
     count: int = 8
-    exchange_type: str = "x-consistent-hash"  # the plugin's; a test names one no broker has
-
-    @property
-    def exchange(self) -> str:
-        return f"{self.namespace}.in.partitioned"
 
     @property
     def members(self) -> str:
@@ -54,26 +48,18 @@ class Partitions:
     def queues(self) -> list[str]:
         return [f"{self.namespace}.in.p{i:02d}" for i in range(self.count)]
 
+    def queue_for(self, subject: str) -> str:
+        """The partition queue of a ticket: the same for every event of it, in every process and
+        release (CRC-32 is fixed by its standard, unlike Python's salted `hash`)."""
+        return self.queues[zlib.crc32(subject.encode("utf-8", "surrogatepass")) % self.count]
+
     def declare(self, connection: pika.BlockingConnection, failed_queue: str) -> None:
-        """The hash exchange, the partition queues (bound with equal weight) and the members queue.
-        A broker without the plugin closes the connection (503 COMMAND_INVALID): PluginMissing says what to do."""
+        """The partition queues (dead letters to the failed queue) and the members queue."""
         ch = connection.channel()
-        try:
-            ch.exchange_declare(self.exchange, self.exchange_type, durable=True, arguments={"hash-header": HASH_HEADER})
-        except (pika.exceptions.ChannelClosedByBroker, pika.exceptions.ConnectionClosedByBroker) as e:
-            # an unknown exchange type is a connection error (503 COMMAND_INVALID): the connection is gone
-            if "exchange type" in str(e) or e.reply_code == 503:
-                raise PluginMissing(
-                    f"RabbitMQ lacks the {PLUGIN} plugin that ticket partitions need: run "
-                    f"`rabbitmq-plugins enable {PLUGIN}` on the broker, or set TICKETFLOW_INGEST_PARTITIONS=0 "
-                    "(one active ingest process)"
-                ) from None
-            raise
         for q in self.queues:
             ch.queue_declare(
                 q, durable=True, arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": failed_queue}
             )
-            ch.queue_bind(q, self.exchange, "1")  # the routing key of a binding is its weight
         ch.queue_declare(self.members, durable=True)
         ch.close()
 

@@ -1,4 +1,5 @@
-"""The partition router: `<ns>.in.ingest` -> `<ns>.in.partitioned`, adding the ticket id as a header.
+"""The partition router: `<ns>.in.ingest` -> the ticket's partition queue `<ns>.in.pNN`, adding the
+ticket id as a header.
 
 One router is active at a time: it holds an exclusive consumer on `<ns>.in.ingest`, so it reads the
 inbound stream in order, and every ingest process runs one that waits for its turn (a refused
@@ -88,13 +89,13 @@ class Router:
         with coalesced(conn):
             for _, props, body in inbox:
                 headers = dict(props.headers or {})
-                headers[HASH_HEADER] = subject_of(props, body)
+                headers[HASH_HEADER] = subject = subject_of(props, body)
                 headers.pop(USER_HEADER, None)  # only the broker-checked user_id may set it
                 if props.user_id:
                     headers[USER_HEADER] = props.user_id
                 out.basic_publish(
-                    self.partitions.exchange,
                     "",
+                    self.partitions.queue_for(subject),
                     body,
                     pika.BasicProperties(
                         content_type=props.content_type,

@@ -692,7 +692,7 @@ def test_production_runs_three_broker_nodes_quorum_queues_and_pooled_postgres(re
     partitions = int(config["data"]["TICKETFLOW_INGEST_PARTITIONS"])
     (rabbit,) = by_kind["RabbitmqCluster"]
     assert rabbit["spec"]["replicas"] == 3
-    assert "rabbitmq_consistent_hash_exchange" in rabbit["spec"]["rabbitmq"]["additionalPlugins"]
+    assert "rabbitmq_prometheus" in rabbit["spec"]["rabbitmq"]["additionalPlugins"]
     (pg,) = by_kind["Cluster"]
     assert pg["spec"]["instances"] == 3
     (pooler,) = by_kind["Pooler"]
