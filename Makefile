@@ -37,7 +37,7 @@ schema: $(STAMP) services
 
 lock: $(STAMP)   # after changing dependencies in pyproject.toml
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra demo --extra refine --python-version 3.11 -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra demo --python-version 3.11 -q -o requirements.lock
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

