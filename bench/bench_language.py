@@ -15,7 +15,7 @@ available on this machine.
 
 With --refine: accuracy per language and per category on each held-out set before refinement (inline)
 and after it (inline answer sent when `other` or below the core's REFINE_BELOW, replaced when the
-refiner answers another category at >= the job's ACCEPT), the refiner's cost per message (one at a
+refiner answers another category at >= the job's ACCEPT, ACCEPT_FROM_OTHER over an inline `other`), the refiner's cost per message (one at a
 time and in batches), and its p50/p99 per task at the pipeline bench's rate (500 events/s, half of
 them openings, the share sent for refinement measured here; or --refine-rate) with the refine worker's
 own threads (TICKETFLOW_REFINE_THREADS' default), next to the inline classifier's in the same run.
@@ -278,7 +278,7 @@ def bench_refine(
 ) -> None:
     from services.config import Settings
     from services.core.lifecycle import REFINE_BELOW
-    from services.jobs.refine import ACCEPT
+    from services.jobs.refine import ACCEPT, ACCEPT_FROM_OTHER, replaces
     from services.language.refine import BLIND2_FILE, BLIND_FILE, RefiningClassifier
 
     threads = threads or Settings().refine_threads
@@ -290,7 +290,10 @@ def bench_refine(
         print(f"\n# refining classifier unavailable: {exc}")
         return
     print(f"\n# refining classifier {refiner.name}: load {time.perf_counter() - t0:.1f} s; RSS {rss_mb():.0f} MB")
-    print(f"inline answers sent when `other` or confidence < {REFINE_BELOW}; refined answer kept at >= {ACCEPT}")
+    print(
+        f"inline answers sent when `other` or confidence < {REFINE_BELOW}; refined answer kept at >= {ACCEPT} "
+        f"(>= {ACCEPT_FROM_OTHER} over an inline `other`)"
+    )
     blind = C.load_examples(BLIND_FILE)
     sent_total = n_total = 0
     for _prefix, title, examples in (
@@ -310,7 +313,7 @@ def bench_refine(
         alone = sum(a.category == e.category for a, e in zip(answers, examples)) / len(examples)
         after_cat, after_urgent = [], []
         for b, a, s in zip(before, answers, sent):
-            take = s and a.confidence >= ACCEPT and a.category != "other"
+            take = s and replaces(b.category, a)
             after_cat.append(a.category if take else b.category)
             after_urgent.append(b.urgent or (s and a.urgent))
         sent_total += sum(sent)

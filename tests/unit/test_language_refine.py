@@ -114,3 +114,17 @@ def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
     assert len(flags) == 435
     assert [got for want, got in flags if want] == [True] * 285
     assert not any(got for want, got in flags if not want)
+
+
+def test_an_inline_other_is_replaced_only_by_a_surer_answer():
+    from services.jobs.refine import ACCEPT, ACCEPT_FROM_OTHER, replaces
+    from tests.fakes import FakeClassification
+
+    def answer(category, confidence):
+        return FakeClassification(category, False, "en", confidence, "e5-refine-v1", ())
+
+    assert ACCEPT < ACCEPT_FROM_OTHER
+    assert replaces("refund_request", answer("item_problem", 0.35))
+    assert not replaces("other", answer("item_problem", 0.35))
+    assert replaces("other", answer("item_problem", 0.45))
+    assert not replaces("refund_request", answer("other", 0.99))  # a refined `other` never replaces
