@@ -15,10 +15,12 @@ available on this machine.
 
 With --refine: accuracy per language and per category on each held-out set before refinement (inline)
 and after it (inline answer sent when `other` or below the core's REFINE_BELOW, replaced when the
-refiner answers another category at >= the job's ACCEPT), the refiner's cost per message (one at a
-time and in batches), and its p50/p99 per task at the pipeline bench's rate (500 events/s, half of
-them openings, the share sent for refinement measured here; or --refine-rate) with the refine worker's
-own threads (TICKETFLOW_REFINE_THREADS' default), next to the inline classifier's in the same run.
+refiner answers another category at >= the job's ACCEPT, ACCEPT_FROM_OTHER over an inline `other`), how
+much of what is sent the refiner embeds (its cascade: the lexicon model alone when sure), the refiner's
+cost per message on what is sent (one at a time with the cascade and with every text embedded, and in
+batches), and its p50/p99 per task, the cascade off and on in turn, at the pipeline bench's rate (500
+events/s, half of them openings, the share sent for refinement measured here; or --refine-rate) with the
+refine worker's own threads (TICKETFLOW_REFINE_THREADS' default), next to the inline classifier's in the same run.
 
 Held-out sets in services/language/data/eval.jsonl (ids tell them apart):
   eval-   blind set 1: common and less common scenarios; it was looked at during
@@ -278,7 +280,7 @@ def bench_refine(
 ) -> None:
     from services.config import Settings
     from services.core.lifecycle import REFINE_BELOW
-    from services.jobs.refine import ACCEPT
+    from services.jobs.refine import ACCEPT, ACCEPT_FROM_OTHER, replaces
     from services.language.refine import BLIND2_FILE, BLIND_FILE, RefiningClassifier
 
     threads = threads or Settings().refine_threads
@@ -290,9 +292,13 @@ def bench_refine(
         print(f"\n# refining classifier unavailable: {exc}")
         return
     print(f"\n# refining classifier {refiner.name}: load {time.perf_counter() - t0:.1f} s; RSS {rss_mb():.0f} MB")
-    print(f"inline answers sent when `other` or confidence < {REFINE_BELOW}; refined answer kept at >= {ACCEPT}")
+    print(
+        f"inline answers sent when `other` or confidence < {REFINE_BELOW}; refined answer kept at >= {ACCEPT} "
+        f"(>= {ACCEPT_FROM_OTHER} over an inline `other`)"
+    )
     blind = C.load_examples(BLIND_FILE)
-    sent_total = n_total = 0
+    sent_total = n_total = embedded_total = 0
+    pool: list[C.Example] = []  # what the inline classifier sends of the held-out sets: the worker's mix
     for _prefix, title, examples in (
         ("eval-", "familiar phrasing (set 1, looked at: optimistic)", [e for e in held if e.id.startswith("eval-")]),
         ("eval2-", "rarer scenarios (set 2)", [e for e in held if e.id.startswith("eval2-")]),
@@ -306,16 +312,30 @@ def bench_refine(
     ):
         before = [inline.classify(e.text, e.lang) for e in examples]
         sent = [b.category == "other" or b.confidence < REFINE_BELOW for b in before]
-        answers = refiner.classify_many([e.text for e in examples], [e.lang for e in examples])
+        answers: list = [None] * len(examples)
+        for want in (True, False):  # what is sent apart, to count how much of it the cascade embeds
+            idx = [i for i, s in enumerate(sent) if s == want]
+            e0 = refiner.embedded
+            got = refiner.classify_many([examples[i].text for i in idx], [examples[i].lang for i in idx])
+            for i, a in zip(idx, got, strict=True):
+                answers[i] = a
+            if want:
+                embedded = refiner.embedded - e0
+                embedded_total += embedded
+                if _prefix.startswith("eval"):
+                    pool.extend(examples[i] for i in idx)
         alone = sum(a.category == e.category for a, e in zip(answers, examples)) / len(examples)
         after_cat, after_urgent = [], []
         for b, a, s in zip(before, answers, sent):
-            take = s and a.confidence >= ACCEPT and a.category != "other"
+            take = s and replaces(b.category, a)
             after_cat.append(a.category if take else b.category)
             after_urgent.append(b.urgent or (s and a.urgent))
         sent_total += sum(sent)
         n_total += len(examples)
-        print(f"\n## {title}: {sum(sent)}/{len(examples)} sent for refinement; refiner alone {alone:.1%}")
+        print(
+            f"\n## {title}: {sum(sent)}/{len(examples)} sent for refinement, {embedded} of those embedded "
+            f"(the rest answered by the lexicon model alone, >= {refiner.lexicon_alone}); refiner alone {alone:.1%}"
+        )
         _table(
             "language",
             [(e.lang, b.category == e.category, c == e.category) for e, b, c in zip(examples, before, after_cat)],
@@ -334,25 +354,43 @@ def bench_refine(
                 f"({sum(x[1] for x in neg) / max(1, len(neg)):.1%}), after {sum(x[2] for x in neg)}/{len(neg)}"
             )
     share = sent_total / n_total
+    print(f"\nembedded: {embedded_total}/{sent_total} of what was sent ({embedded_total / sent_total:.1%})")
 
-    # cost per message: every text made unique (no cache), one at a time and in batches of 16
-    texts = [(f"{e.text} #{i}", e.lang) for i, e in enumerate(held)]
-    _, p50, p99 = latency(inline.classify, texts[:300], repeat=1)
-    print(f"\n## cost per message\ninline (baseline)           p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
-    _, r50, r99 = latency(refiner.classify, texts[300:500], repeat=1)
-    print(f"refiner, one at a time      p50 {r50:7.2f} ms  p99 {r99:7.2f} ms  ({r50 / p50:.0f}x inline at p50)")
-    batch = [t for t, _ in texts[:320]]
+    # cost per message, on what the inline classifier sends (the worker's mix), every text made unique
+    # (no cache): one at a time with the cascade and with every text embedded, and in batches of 16
+    texts = [(f"{e.text} #{i}", e.lang) for i, e in enumerate(pool)]
+    held_texts = [(f"{e.text} #{i}", e.lang) for i, e in enumerate(held)]
+    _, p50, p99 = latency(inline.classify, held_texts[:300], repeat=1)
+    print(f"\n## cost per message (the {len(texts)} sent of sets 1-3)")
+    print(f"inline (baseline, all held-out) p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+    cascade = refiner.lexicon_alone
+    for label, alone in (("every text embedded", 1.01), (f"cascade at {cascade}", cascade)):
+        refiner.lexicon_alone = alone
+        e0, c0 = refiner.embedded, time.process_time()
+        _, r50, r99 = latency(refiner.classify, texts, repeat=1)
+        cpu = (time.process_time() - c0) / len(texts) * 1000
+        print(
+            f"refiner, one at a time, {label:20} p50 {r50:7.2f} ms  p99 {r99:7.2f} ms  ({r50 / p50:.0f}x inline at "
+            f"p50), {cpu:.1f} ms CPU/message, {(refiner.embedded - e0) / (len(texts) + 50):.0%} embedded"
+        )
+    refiner.lexicon_alone = 1.01
+    batch = [t for t, _ in texts[:224]]
     t0 = time.perf_counter()
     for i in range(0, len(batch), 16):
         refiner.classify_many(batch[i : i + 16], ["en"] * len(batch[i : i + 16]))
-    print(f"refiner, batches of 16      {(time.perf_counter() - t0) / len(batch) * 1000:7.2f} ms/message")
+    print(
+        f"refiner, batches of 16, every text embedded {(time.perf_counter() - t0) / len(batch) * 1000:7.2f} ms/message"
+    )
 
     # the worker at the pipeline bench's rate (and a quarter and half of it): arrivals on a schedule,
-    # the refine worker's own threads, every text unique
+    # the refine worker's own threads, every text unique, the cascade off and on in turn
     full = rate or 500 / 2 * share
     print("\n## the refine worker: arrival to answer per task")
     for r in (full / 4, full / 2, full) if rate is None else (rate,):
-        _worker_phase(refiner, texts, r, share, p99, threads)
+        for alone in (1.01, cascade):
+            refiner.lexicon_alone = alone
+            _worker_phase(refiner, texts, r, share, p99, threads)
+    refiner.lexicon_alone = cascade
 
 
 def _worker_phase(
@@ -371,16 +409,18 @@ def _worker_phase(
             lat.append(time.perf_counter() - due)
 
     start = time.perf_counter() + 0.1
-    cpu0 = time.process_time()
+    cpu0, e0 = time.process_time(), refiner.embedded
     with ThreadPoolExecutor(threads) as pool:
         for i in range(n):
             due = start + i / rate
             time.sleep(max(0.0, due - time.perf_counter()))
-            text, lang = texts[(i + 500) % len(texts)]
+            text, lang = texts[i % len(texts)]
             pool.submit(task, f"{text} @{rate:.0f}-{i}", lang, due)
     wall = time.perf_counter() - start
     cpu = (time.process_time() - cpu0) / n * 1000
+    embedded = (refiner.embedded - e0) / n
     print(
+        f"{'cascade' if refiner.lexicon_alone <= 1 else 'all embedded'}, {embedded:4.0%} embedded: "
         f"refine worker at {rate:5.0f} tasks/s ({share:.0%} of the pipeline bench's 250 openings/s at full), "
         f"{threads} threads, {n} tasks: p50 {pct(lat, 50) * 1000:7.1f} ms  p99 {pct(lat, 99) * 1000:7.1f} ms  "
         f"({n / wall:.0f} tasks/s done, {cpu:.1f} ms CPU/task; classifier only); inline p99 {inline_p99:.2f} ms "

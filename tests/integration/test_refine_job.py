@@ -164,6 +164,18 @@ def test_an_unsure_answer_keeps_the_inline_category(setup, database_url):
         assert tickets.load(conn, "R4").category == "other" and len(outbox(conn)) == before
 
 
+def test_an_inline_other_needs_a_surer_answer_to_be_replaced(setup, database_url):
+    """Greetings, thanks and spam are `other` inline; the refiner must reach ACCEPT_FROM_OTHER (0.4) to
+    name a category for them, not only ACCEPT (0.3)."""
+    engine, _, _ = setup
+    with connect(database_url) as conn:
+        engine.ingest(conn, [opened("R6", text="ok thanks")])
+        before = len(outbox(conn))
+    assert job(setup, Answer("store_question", confidence=0.35)).run("R6", "R6-m") == "unsure"
+    with connect(database_url) as conn:
+        assert tickets.load(conn, "R6").category == "other" and len(outbox(conn)) == before
+
+
 def test_without_the_refining_model_the_task_is_counted_unavailable_not_silently_dropped(setup, database_url):
     engine, _, _ = setup
     with connect(database_url) as conn:

