@@ -6,6 +6,7 @@ examples are stated in local time while the API answers in UTC.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytz
 from businesstimedelta import BusinessTimeDelta, HolidayRule, LunchTimeRule, Rules, WorkDayRule
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from schemas import format_rfc3339 as format_instant
@@ -567,7 +568,11 @@ def oracle_between(c: Calendar, x: datetime, y: datetime) -> timedelta:
 # ============================================================= businesstimedelta
 
 
-BTD_SENTINEL_HOLIDAY = date(2030, 12, 31)
+# businesstimedelta looks for the next (and, in `difference`, the previous) holiday at most 5 years
+# away and crashes (TypeError) when there is none: a calendar with holidays gets one every 4 years,
+# in both libraries' calendars (so they agree), far beyond the slowest tested deadline (15 days of
+# business time in a 30-minute-a-week calendar: ~14 years), and none in 2026-2029, where the tests live.
+BTD_SENTINEL_HOLIDAYS = frozenset(date(y, 12, 31) for y in (2022, *range(2030, 2063, 4)))
 
 
 def btd_rules(c: Calendar) -> Rules:
@@ -586,9 +591,7 @@ def btd_rules(c: Calendar) -> Rules:
         for (s, e), days in by_window.items()
     ]
     if c.holidays:
-        # businesstimedelta looks for the next holiday at most 5 years ahead and crashes
-        # (TypeError) when there is none; a sentinel past every tested range avoids that.
-        rules.append(HolidayRule(set(c.holidays) | {BTD_SENTINEL_HOLIDAY}, tz=tz))
+        rules.append(HolidayRule(set(c.holidays) | BTD_SENTINEL_HOLIDAYS, tz=tz))
     return Rules(rules)
 
 
@@ -769,7 +772,15 @@ class TestAgainstBusinesstimedelta:
         st.integers(0, 330 * 86400).map(lambda s: T0 + timedelta(seconds=s)),
         durations,
     )
+    # 300 h in a 30-minute-a-week calendar: ~12 years, past the single sentinel that once crashed it
+    @example(
+        Calendar("UTC", ((), (), ((600, 630),), (), (), (), ()), frozenset({date(2026, 5, 6)})),
+        datetime(2026, 3, 2, 10, tzinfo=UTC),
+        timedelta(hours=300),
+    )
     def test_add_and_between_agree(self, c: Calendar, t: datetime, d: timedelta) -> None:
+        if c.holidays:  # a deadline years away may pass a sentinel: ours must know it too
+            c = dataclasses.replace(c, holidays=c.holidays | BTD_SENTINEL_HOLIDAYS)
         rules = btd_rules(c)
         expected = t + BusinessTimeDelta(rules, timedelta=d)
         assert c.add(t, d) == expected
