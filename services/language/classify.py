@@ -240,6 +240,7 @@ class Lexicon:
         cues: Mapping[str, Iterable[str]] | None = None,
         combine: Mapping[str, Iterable[Iterable[str]]] | None = None,
         negation: Mapping[str, Any] | None = None,
+        veto: Mapping[str, Iterable[Iterable[str]]] | None = None,
     ) -> None:
         self._tries: dict[bool, dict[str, Any]] = {False: {}, True: {}}
         self._infix: list[tuple[str, str, str]] = []
@@ -261,6 +262,8 @@ class Lexicon:
             for group in groups
         ]
         self._cue_names = frozenset(f"cue:{cue}" for cue in cues or {})
+        # a hazard word that a set of cues explains away ("smells of smoke" + a candle: a scent)
+        self._veto = [(concept, frozenset(f"cue:{c}" for c in group)) for concept, groups in (veto or {}).items() for group in groups]
         exclude = list(exclude)
         # "=phrase" is blanked only as whole words (Turkish "=füme" must not blank English "fumes")
         self._whole = {fold(x[1:]) for x in exclude if x.startswith("=")} | {
@@ -310,7 +313,9 @@ class Lexicon:
             return {c: [t for terms in langs.values() for t in terms] for c, langs in section.items()}
 
         exclude = [t for terms in data.get("exclude", {}).values() for t in terms]
-        return cls(flat(data[key]), exclude, flat(data.get("cues", {})), data.get("combine"), data.get("negation"))
+        return cls(
+            flat(data[key]), exclude, flat(data.get("cues", {})), data.get("combine"), data.get("negation"), data.get("veto")
+        )
 
     def match(self, folded: str, accented: str | None = None) -> set[str]:
         """Concepts found in ``folded`` (from :func:`fold`) and, for "~" terms, in
@@ -318,6 +323,8 @@ class Lexicon:
         found = {concept for concept, _ in self.explain(folded, accented)}
         if self._combine:
             found.update(concept for concept, group, absent in self._combine if group <= found and not absent & found)
+            if self._veto:
+                found -= {concept for concept, group in self._veto if concept in found and group <= found}
             found = {c for c in found if not c.startswith("cue:")}
         return found
 
