@@ -230,7 +230,10 @@ class Lexicon:
     folding would confuse with another language's. ``exclude`` phrases are blanked out
     before matching ("fire tv", "smoke grey"). ``cues`` are concepts that never show by
     themselves; ``combine`` turns a set of cues found together into a concept
-    (body part + pain -> injury); a ``"!cue"`` in a group must be absent.
+    (body part + pain -> injury); a ``"!cue"`` in a group must be absent. ``negation``
+    cancels a hit that a negation word governs ("no smoke", "没有冒烟": see :class:`_Negation`);
+    ``veto`` drops a concept when a set of cues explains it away (smoke + scent + candle).
+    An exclusion written ``"=phrase"`` is blanked only as whole words.
     """
 
     def __init__(
@@ -321,7 +324,7 @@ class Lexicon:
         """Concepts found in ``folded`` (from :func:`fold`) and, for "~" terms, in
         ``accented`` (from :func:`fold_keep_accents`; skipped when None)."""
         found = {concept for concept, _ in self.explain(folded, accented)}
-        if self._combine:
+        if self._combine or self._veto:
             found.update(concept for concept, group, absent in self._combine if group <= found and not absent & found)
             if self._veto:
                 found -= {concept for concept, group in self._veto if concept in found and group <= found}
