@@ -266,7 +266,11 @@ class Lexicon:
         ]
         self._cue_names = frozenset(f"cue:{cue}" for cue in cues or {})
         # a hazard word that a set of cues explains away ("smells of smoke" + a candle: a scent)
-        self._veto = [(concept, frozenset(f"cue:{c}" for c in group)) for concept, groups in (veto or {}).items() for group in groups]
+        self._veto = [
+            (concept, frozenset(f"cue:{c}" for c in group))
+            for concept, groups in (veto or {}).items()
+            for group in groups
+        ]
         exclude = list(exclude)
         # "=phrase" is blanked only as whole words (Turkish "=füme" must not blank English "fumes")
         self._whole = {fold(x[1:]) for x in exclude if x.startswith("=")} | {
@@ -281,11 +285,6 @@ class Lexicon:
         self._negation = _Negation(self, negation, set(cues or {})) if negation else None
 
     def _add(self, concept: str, raw: str) -> None:
-        if concept.startswith("neg:") and not raw.startswith("~"):
-            self._add_one(concept, "~" + raw)  # negation words work in both streams
-        self._add_one(concept, raw)
-
-    def _add_one(self, concept: str, raw: str) -> None:
         original = raw
         accented = raw.startswith("~")
         if accented:
@@ -316,14 +315,13 @@ class Lexicon:
             return {c: [t for terms in langs.values() for t in terms] for c, langs in section.items()}
 
         exclude = [t for terms in data.get("exclude", {}).values() for t in terms]
-        return cls(
-            flat(data[key]), exclude, flat(data.get("cues", {})), data.get("combine"), data.get("negation"), data.get("veto")
-        )
+        cues, combine = flat(data.get("cues", {})), data.get("combine")
+        return cls(flat(data[key]), exclude, cues, combine, data.get("negation"), data.get("veto"))
 
     def match(self, folded: str, accented: str | None = None) -> set[str]:
         """Concepts found in ``folded`` (from :func:`fold`) and, for "~" terms, in
         ``accented`` (from :func:`fold_keep_accents`; skipped when None)."""
-        found = {concept for concept, _ in self.explain(folded, accented)}
+        found = {hit[0] for hit in self._hits(folded, accented)}
         if self._combine or self._veto:
             found.update(concept for concept, group, absent in self._combine if group <= found and not absent & found)
             if self._veto:
@@ -347,12 +345,16 @@ class Lexicon:
             if not accent:
                 self._infix_hits(stream, hits)
             streams.append((stream, accent, hits))
-        found = {concept for _, _, hits in streams for concept, *_ in hits if not concept.startswith("neg:")}
+        found = {hit[0] for _, _, hits in streams for hit in hits}
+        negation = self._negation
+        if negation is not None:
+            found -= negation.names
         if not found:
             return []
         if found <= self._cue_names and not any(g <= found for _, g, _ in self._combine):
             # nothing, or cues that combine into nothing: blanking look-alikes can only remove hits
-            return [hit for _, _, hits in streams for hit in hits if not hit[0].startswith("neg:")]
+            hits = [hit for _, _, hits in streams for hit in hits]
+            return hits if negation is None else [hit for hit in hits if hit[0] not in negation.names]
         out: list[tuple[str, str, int, int]] = []
         for stream, accent, hits in streams:
             if hits:  # look-alikes only matter when something matched (most messages match nothing)
@@ -365,9 +367,9 @@ class Lexicon:
                     self._walk(blanked, self._tries[accent], hits)
                     if not accent:
                         self._infix_hits(blanked, hits)
-                if self._negation is not None:
-                    hits = self._negation.apply(blanked, hits)
-            out.extend(hit for hit in hits if not hit[0].startswith("neg:"))
+                if negation is not None:
+                    hits = [hit for hit in negation.apply(blanked, hits) if hit[0] not in negation.names]
+            out.extend(hits)
         return out
 
     def _blank(self, text: str, phrase: str) -> str:
@@ -420,10 +422,17 @@ class _Negation:
 
     def __init__(self, lexicon: Lexicon, spec: Mapping[str, Any], cue_names: set[str]) -> None:
         # negation words and fillers are per language: Polish "tak" (yes) + "się" is no Malay "tak" (not)
+        # languages with accent-kept ("~") hazard terms need their negation words in that stream too
+        both = set(spec.get("accented_languages", ()))
+        names = set()
         for kind in ("before", "after", "pseudo"):
             for lang, terms in spec.get(kind, {}).items():
+                names.add(f"neg:{kind}:{lang}")
                 for raw in terms:
                     lexicon._add(f"neg:{kind}:{lang}", raw)
+                    if lang in both and not raw.startswith("~"):
+                        lexicon._add(f"neg:{kind}:{lang}", "~" + raw)
+        self.names = frozenset(names)
         self.fillers: dict[str, frozenset[str]] = {}
         self.unspaced: dict[str, list[str]] = {}
         for lang, words in spec.get("filler", {}).items():

@@ -161,7 +161,12 @@ def test_urgent6_look_alikes_and_harmless_breakage_stay_calm(text: str) -> None:
 
 def _lexicon() -> C.Lexicon:
     return C.Lexicon(
-        {"smoke": ["smoke", "humo"], "danger": ["not safe"], "injury": ["bleeding", "hurt"], "no_off": ["won t turn off"]},
+        {
+            "smoke": ["smoke", "humo"],
+            "danger": ["not safe"],
+            "injury": ["bleeding", "hurt"],
+            "no_off": ["won t turn off"],
+        },
         cues={"candle": ["candle"], "scent": ["smells of"]},
         negation={
             "cancels": ["smoke", "injury", "danger"],
