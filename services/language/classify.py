@@ -230,7 +230,10 @@ class Lexicon:
     folding would confuse with another language's. ``exclude`` phrases are blanked out
     before matching ("fire tv", "smoke grey"). ``cues`` are concepts that never show by
     themselves; ``combine`` turns a set of cues found together into a concept
-    (body part + pain -> injury); a ``"!cue"`` in a group must be absent.
+    (body part + pain -> injury); a ``"!cue"`` in a group must be absent. ``negation``
+    cancels a hit that a negation word governs ("no smoke", "没有冒烟": see :class:`_Negation`);
+    ``veto`` drops a concept when a set of cues explains it away (smoke + scent + candle).
+    An exclusion written ``"=phrase"`` is blanked only as whole words.
     """
 
     def __init__(
@@ -239,6 +242,8 @@ class Lexicon:
         exclude: Iterable[str] = (),
         cues: Mapping[str, Iterable[str]] | None = None,
         combine: Mapping[str, Iterable[Iterable[str]]] | None = None,
+        negation: Mapping[str, Any] | None = None,
+        veto: Mapping[str, Iterable[Iterable[str]]] | None = None,
     ) -> None:
         self._tries: dict[bool, dict[str, Any]] = {False: {}, True: {}}
         self._infix: list[tuple[str, str, str]] = []
@@ -260,12 +265,24 @@ class Lexicon:
             for group in groups
         ]
         self._cue_names = frozenset(f"cue:{cue}" for cue in cues or {})
+        # a hazard word that a set of cues explains away ("smells of smoke" + a candle: a scent)
+        self._veto = [
+            (concept, frozenset(f"cue:{c}" for c in group))
+            for concept, groups in (veto or {}).items()
+            for group in groups
+        ]
         exclude = list(exclude)
+        # "=phrase" is blanked only as whole words (Turkish "=füme" must not blank English "fumes")
+        self._whole = {fold(x[1:]) for x in exclude if x.startswith("=")} | {
+            fold_keep_accents(x[1:]) for x in exclude if x.startswith("=")
+        }
+        exclude = [x.lstrip("=") for x in exclude]
         self._exclude = sorted({f for f in (fold(x) for x in exclude) if f}, key=len, reverse=True)
         # the accent-keeping stream ("~" terms) is cleared of the phrases as written too ("xám khói")
         self._exclude_accented = sorted(
             set(self._exclude) | {f for f in (fold_keep_accents(x) for x in exclude) if f}, key=len, reverse=True
         )
+        self._negation = _Negation(self, negation, set(cues or {})) if negation else None
 
     def _add(self, concept: str, raw: str) -> None:
         original = raw
@@ -298,51 +315,81 @@ class Lexicon:
             return {c: [t for terms in langs.values() for t in terms] for c, langs in section.items()}
 
         exclude = [t for terms in data.get("exclude", {}).values() for t in terms]
-        return cls(flat(data[key]), exclude, flat(data.get("cues", {})), data.get("combine"))
+        cues, combine = flat(data.get("cues", {})), data.get("combine")
+        return cls(flat(data[key]), exclude, cues, combine, data.get("negation"), data.get("veto"))
 
     def match(self, folded: str, accented: str | None = None) -> set[str]:
         """Concepts found in ``folded`` (from :func:`fold`) and, for "~" terms, in
         ``accented`` (from :func:`fold_keep_accents`; skipped when None)."""
-        found = {concept for concept, _ in self.explain(folded, accented)}
-        if self._combine:
+        found = {hit[0] for hit in self._hits(folded, accented)}
+        if self._combine or self._veto:
             found.update(concept for concept, group, absent in self._combine if group <= found and not absent & found)
+            if self._veto:
+                found -= {concept for concept, group in self._veto if concept in found and group <= found}
             found = {c for c in found if not c.startswith("cue:")}
         return found
 
     def explain(self, folded: str, accented: str | None = None) -> list[tuple[str, str]]:
         """(concept, term) pairs that matched: for audits and for reviewers."""
-        streams: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = []
-        for stream, trie in ((folded, self._tries[False]), (accented, self._tries[True])):
+        return [(concept, original) for concept, original, _, _ in self._hits(folded, accented)]
+
+    def _hits(self, folded: str, accented: str | None) -> list[tuple[str, str, int, int]]:
+        """(concept, term, start, end) of every match after exclusions and negation."""
+        streams: list[tuple[str, bool, list[tuple[str, str, int, int]]]] = []
+        for stream, accent in ((folded, False), (accented, True)):
+            trie = self._tries[accent]
             if not stream or not trie:
                 continue
-            infix = self._infix if trie is self._tries[False] else []
-            hits: list[tuple[str, str]] = []
+            hits: list[tuple[str, str, int, int]] = []
             self._walk(stream, trie, hits)
-            hits.extend((concept, original) for term, concept, original in infix if term in stream)
-            streams.append((stream, trie, hits))
-        found = {concept for _, _, hits in streams for concept, _ in hits}
+            if not accent:
+                self._infix_hits(stream, hits)
+            streams.append((stream, accent, hits))
+        found = {hit[0] for _, _, hits in streams for hit in hits}
+        negation = self._negation
+        if negation is not None:
+            found -= negation.names
         if not found:
             return []
         if found <= self._cue_names and not any(g <= found for _, g, _ in self._combine):
             # nothing, or cues that combine into nothing: blanking look-alikes can only remove hits
-            return [hit for _, _, hits in streams for hit in hits]
-        out: list[tuple[str, str]] = []
-        for stream, trie, hits in streams:
+            hits = [hit for _, _, hits in streams for hit in hits]
+            return hits if negation is None else [hit for hit in hits if hit[0] not in negation.names]
+        out: list[tuple[str, str, int, int]] = []
+        for stream, accent, hits in streams:
             if hits:  # look-alikes only matter when something matched (most messages match nothing)
                 blanked = stream
-                for phrase in self._exclude if trie is self._tries[False] else self._exclude_accented:
+                for phrase in self._exclude_accented if accent else self._exclude:
                     if phrase in blanked:
-                        blanked = blanked.replace(phrase, " " * len(phrase))
+                        blanked = self._blank(blanked, phrase)
                 if blanked != stream:
                     hits = []
-                    self._walk(blanked, trie, hits)
-                    infix = self._infix if trie is self._tries[False] else []
-                    hits.extend((concept, original) for term, concept, original in infix if term in blanked)
+                    self._walk(blanked, self._tries[accent], hits)
+                    if not accent:
+                        self._infix_hits(blanked, hits)
+                if negation is not None:
+                    hits = [hit for hit in negation.apply(blanked, hits) if hit[0] not in negation.names]
             out.extend(hits)
         return out
 
+    def _blank(self, text: str, phrase: str) -> str:
+        if phrase not in self._whole:
+            return text.replace(phrase, " " * len(phrase))
+        start, n = 0, len(phrase)
+        while (i := text.find(phrase, start)) >= 0:
+            if (i == 0 or text[i - 1] == " ") and (i + n == len(text) or text[i + n] == " "):
+                text = text[:i] + " " * n + text[i + n :]
+            start = i + n
+        return text
+
+    def _infix_hits(self, text: str, found: list[tuple[str, str, int, int]]) -> None:
+        for term, concept, original in self._infix:
+            i = text.find(term)
+            if i >= 0:
+                found.append((concept, original, i, i + len(term)))
+
     @staticmethod
-    def _walk(text: str, trie: dict[str, Any], found: list[tuple[str, str]]) -> None:
+    def _walk(text: str, trie: dict[str, Any], found: list[tuple[str, str, int, int]]) -> None:
         n = len(text)
         for m in _STARTS.finditer(text):
             i = m.start()
@@ -355,10 +402,93 @@ class Lexicon:
                     at_end = j == n or text[j] == " "
                     for concept, exact, original in hits:
                         if not exact or at_end:
-                            found.append((concept, original))
+                            found.append((concept, original, i, j))
                 if j == n:
                     break
                 node = node.get(text[j])
+
+
+class _Negation:
+    """A short negation scope, NegEx-style: "no smoke", "nobody was hurt", "没有冒烟", "duman yok".
+
+    A ``before`` word ("no", "kein", "没有", "ไม่") cancels a cancellable hit that follows it when
+    only filler words stand between them ("no one *was* hurt", "没有*人*受伤", at most ``scope``);
+    an ``after`` word (Turkish "yok"/"değil", German "ist nix") cancels one just before it. A
+    ``pseudo`` phrase that overlaps a negation word voids it ("doesn't stop bleeding", "不停冒烟").
+    A hit whose term starts at or before the negation word is the harm itself and stays ("can't
+    breathe", "won't switch off", "关不掉"); so does anything after a non-filler word ("no funciona,
+    sale humo"). Only the hazards and cues in ``cancels`` are ever cancelled. Linear in the hits.
+    """
+
+    def __init__(self, lexicon: Lexicon, spec: Mapping[str, Any], cue_names: set[str]) -> None:
+        # negation words and fillers are per language: Polish "tak" (yes) + "się" is no Malay "tak" (not)
+        # languages with accent-kept ("~") hazard terms need their negation words in that stream too
+        both = set(spec.get("accented_languages", ()))
+        names = set()
+        for kind in ("before", "after", "pseudo"):
+            for lang, terms in spec.get(kind, {}).items():
+                names.add(f"neg:{kind}:{lang}")
+                for raw in terms:
+                    lexicon._add(f"neg:{kind}:{lang}", raw)
+                    if lang in both and not raw.startswith("~"):
+                        lexicon._add(f"neg:{kind}:{lang}", "~" + raw)
+        self.names = frozenset(names)
+        self.fillers: dict[str, frozenset[str]] = {}
+        self.unspaced: dict[str, list[str]] = {}
+        for lang, words in spec.get("filler", {}).items():
+            self.fillers[lang] = frozenset(f for w in words for f in (fold(w), fold_keep_accents(w)) if f)
+            self.unspaced[lang] = sorted({f for f in self.fillers[lang] if _unspaced(f[0])}, key=len, reverse=True)
+        self.scope = int(spec.get("scope", 3))
+        self.cancels = frozenset(f"cue:{c}" if c in cue_names else c for c in spec.get("cancels", ()))
+
+    def apply(self, text: str, hits: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:
+        triggers = [(c, i, j) for c, _, i, j in hits if c.startswith(("neg:before:", "neg:after:"))]
+        if not triggers or not any(h[0] in self.cancels for h in hits):
+            return hits
+        pseudo = [(i, j) for c, _, i, j in hits if c.startswith("neg:pseudo:")]
+        if pseudo:
+            triggers = [t for t in triggers if not any(ps < t[2] and t[1] < pe for ps, pe in pseudo)]
+        return [h for h in hits if h[0] not in self.cancels or not any(self._covers(text, t, h) for t in triggers)]
+
+    def _covers(self, text: str, trigger: tuple[str, int, int], hit: tuple[str, str, int, int]) -> bool:
+        concept, ts, te = trigger
+        _, kind, lang = concept.split(":", 2)
+        _, _, hs, he = hit
+        if kind == "before":
+            if hs <= ts:
+                return False
+            return hs < te or self._only_fillers(text[_word_end(text, te) : hs], lang)
+        if he > ts:
+            return False
+        return self._only_fillers(text[_word_end(text, he) : ts], lang)
+
+    def _only_fillers(self, gap: str, lang: str) -> bool:
+        fillers, unspaced = self.fillers.get(lang, frozenset()), self.unspaced.get(lang, [])
+        count = 0
+        for tok in gap.split():
+            if tok in fillers:
+                count += 1
+                continue
+            if not _unspaced(tok[0]):
+                return False
+            i = 0
+            while i < len(tok):
+                for f in unspaced:
+                    if tok.startswith(f, i):
+                        i += len(f)
+                        count += 1
+                        break
+                else:
+                    return False
+        return count <= self.scope
+
+
+def _word_end(text: str, j: int) -> int:
+    """``j``, or the end of the spaced word that ``j`` falls inside ("nessun|o" -> "nessuno|")."""
+    if 0 < j < len(text) and text[j] != " " and not _unspaced(text[j - 1]):
+        k = text.find(" ", j)
+        return len(text) if k < 0 else k
+    return j
 
 
 #: What classification reads of a message: its first 4,000 characters say what it is about;
@@ -390,7 +520,26 @@ def _lexicon(name: str) -> Lexicon:
 
 def safety_hazards(text: str) -> set[str]:
     """Hazards ("fire", "burn", "allergy"...) that the safety lexicon finds in ``text``."""
-    return _lexicon("safety").match(fold(text), fold_keep_accents(text))
+    return _safety_match(_lexicon("safety"), text, fold(text), fold_keep_accents(text))
+
+
+# A short quoted name: 'Rojo Fuego', « Feu de bois », „Feuer und Flamme“, 《烈火英雄》. An opening straight
+# quote must not follow a letter (it's, don't) and a closing one must not precede one. No backtracking
+# beyond the 60 characters of one name.
+_QUOTED = re.compile(
+    r"(?<!\w)'[^'\n]{1,60}'(?!\w)|\"[^\"\n]{1,60}\"|[“„‚‘][^“”„‘’\n]{1,60}[”“’‘]|«[^«»\n]{1,60}»|»[^«»\n]{1,60}«"
+    r"|[《〈「『][^《》〈〉「」『』\n]{1,60}[》〉」』]"
+)
+
+
+def _safety_match(lexicon: Lexicon, text: str, folded: str, accented: str) -> set[str]:
+    """Hazards in a message; a hazard word inside a quoted name ('Dragon Fire', 《烈火英雄》: products,
+    shades, scents, films, games) does not count, the rest of the message still does."""
+    hazards = lexicon.match(folded, accented)
+    if hazards and _QUOTED.search(text):
+        bare = _QUOTED.sub(" ", text)
+        hazards = lexicon.match(fold(bare), fold_keep_accents(bare))
+    return hazards
 
 
 # --------------------------------------------------------------------------- features
@@ -614,7 +763,7 @@ class LexLinearClassifier:
         folded = fold(text)
         accented = fold_keep_accents(text)
         concepts = self._concepts.match(folded, accented)
-        hazards = self._safety.match(folded, accented)
+        hazards = _safety_match(self._safety, text, folded, accented)
         return _features(folded, concepts, hazards), hazards, folded
 
     def classify(self, text: str, language: str | None = None) -> Classification:
@@ -681,7 +830,7 @@ class E5Classifier:
         e = (self._embed([text or " "])[0] - self._mu) / self._sd
         p = _softmax(e @ self._W + self._b)
         pu = _softmax(e @ self._Wu + self._bu)
-        hazards = self._safety.match(folded, fold_keep_accents(text or ""))
+        hazards = _safety_match(self._safety, text or "", folded, fold_keep_accents(text or ""))
         probs = dict(zip(CATEGORIES, np.asarray(p).tolist()))
         return _finish(
             self.name, probs, hazards, float(pu[1]), lang, empty=not folded, urgent_threshold=self.urgent_threshold

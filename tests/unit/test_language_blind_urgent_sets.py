@@ -10,13 +10,18 @@ measured once (2026-12-04):
 | 3 | short customer messages | 99/105 (94.3 %) | 9/135 (6.7 %) | 29/30 | 66/105, 9/135, 0/30 |
 | 4 | chat: emoji, glued messages, slang; other products | 96/105 (91.4 %) | 3/135 (2.2 %) | 28/30 | 63/105, 11/135 |
 | 5 | mixed registers, harm told indirectly, other products | 88/105 (83.8 %) | 6/135 (4.4 %) | 23/30 | 61/105, 14/135 |
+| 6 | negations, reassurances, hazard words in names; harm told indirectly | 99/105 (94.3 %) | 24/135 (17.8 %) | 26/30 | urgent5's start: 89/105, 25/135 |
 
 Sets 3 and 4 then became development sets (their errors were read and the gaps closed in all 15
 languages: 105/105 and 0/135 each after that), and so did set 5 in the urgent5 session (its misses: harm
 told without a hazard or injury word, a pressure-cooker lid blowing off with scalding soup, hair dye leaving
 the scalp raw, gas smell from a closed stove; media threats through TV programmes and tabloids; closed by
-kind in 15 languages: 105/105, 0/135, 30/30 high-risk after that). The rows below are regression guards, not
-measurements; the next honest figure is blind set 6, measured once."""
+kind in 15 languages: 105/105, 0/135, 30/30 high-risk after that). Set 6 was measured once after the urgent5
+session (99/105, 24/135; 89/105, 25/135 with the code before urgent5) and is a development set since the urgent6
+session (its false alarms: negated hazards "nobody's hurt", "niente di pericoloso", "没啥危险", hazard words in
+product names, scents, films and safety-product orders; closed by kind with a negation scope, quoted names,
+exclusions and a scent veto: 105/105, 0/135, 30/30 after that). The rows below are regression guards, not
+measurements; the next honest figure is blind set 7, measured once."""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data"
 
 # set -> (at least caught of 105, at most false alarms of 135, at least high-risk caught of 30): the development
 # figures since each set was opened (the blind measurements are in the table above)
-GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30)}
+GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30)}
 
 
 @pytest.mark.parametrize("number", sorted(GUARDS))
