@@ -42,6 +42,12 @@ ADVERSARIAL = {
     "spaced words": "ab " * (N // 3),
     "accented run": "é" * N,
     "hangul run": "한" * N,
+    # the safety lexicon's negation scope pairs negation words with hazard words (2-5 s before it
+    # looked only at the triggers within reach of each hit)
+    "negation then hazard": "no fire " * (N // 8),
+    "negation, fillers, hazards": "no one was " * (N // 22) + "fire " * (N // 10),
+    "CJK negation then hazard": "没有冒烟" * (N // 4),
+    "pseudo-negations": "doesn't stop smoking no smoke " * (N // 30),
 }
 
 _classifier = default_classifier()
