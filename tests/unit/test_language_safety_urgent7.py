@@ -73,6 +73,11 @@ from services.language import classify as C
         "ลูกสำลักชิ้นส่วนของเล่น",
         "孩子被玩具零件呛到了",
         "個仔嗆到咳唔停，玩具零件彈甩咗喺佢口入面",
+        # a title veto needs a title word: a box, a game console or a delivered parcel is none
+        "The box arrived melted and smoking, do you have a replacement?",
+        "The game console caught fire last night, do you have a refund form?",
+        "Le colis a été livré, le chargeur a pris feu, vous avez un formulaire ?",
+        "La caja llegó y el cargador se llama X, salió humo al enchufarlo",
         # exercise equipment, tailbones
         "The yoga ball burst under me and I fell and cracked my tailbone",
         "瑜伽球突然爆掉，我往后摔，尾椎骨裂",
