@@ -577,13 +577,52 @@ _QUOTED = re.compile(
 )
 
 
+# A quoted sentence or words a buyer reports ("it burns!", 'my hand is bleeding', he cried "hot hot", 「燙傷了」) are
+# no name: they end like a sentence, start with a pronoun, run long, or follow a cry (screamed, gritó, 喊; not
+# "said": a label says 'Dragon Fire' too).
+_SPEECH_END = frozenset(".!?…。！？了啦啊呀")
+_SPEECH_START = frozenset(
+    "i it it's its my me he she we they you this that there "  # en
+    "es está esta me mi se yo él ella "  # es
+    "ça ca il elle je j'ai on c'est "  # fr
+    "ich es er sie das mein meine "  # de
+    "eu ele ela isso meu minha "  # pt
+    "è sta mi si io lui lei "  # it
+    "to ono ona mnie jest "  # pl
+    "bu o ben "  # tr
+    "ez az én "  # hu
+    "ini itu saya aku dia "  # id, ms
+    "nó tôi em con ".split()  # vi
+)
+_SPEECH_START_UNSPACED = tuple("我你他她它好很太มันหนูฉัน")
+_SPEECH_VERB = re.compile(
+    r"(?:scream|yell|shout|cried|cries|crying|grit|llorando|cri[ea]|hurl|pleur|rief|schrie|weinte|chorando|urla|"
+    r"piang|krzycz|płacz|bağır|ağla|kiabál|sír|teriak|jerit|nangis|menangis|hét|kêu|khóc|ร้อง|ตะโกน|喊|叫|哭|嚷)[^.!?。！？\n]{0,12}$",
+    re.IGNORECASE,
+)
+_MAX_NAME_WORDS = 6
+
+
+def _is_name(text: str, m: re.Match[str]) -> bool:
+    """A quoted span that reads as a name: 'Dragon Fire', « Feu de bois », 'vermelho sangue', 《烈火英雄》."""
+    inner = m.group()[1:-1].strip()
+    if not inner or inner[-1] in _SPEECH_END or inner.startswith(_SPEECH_START_UNSPACED):
+        return False
+    words = inner.split()
+    if len(words) > _MAX_NAME_WORDS or words[0].casefold() in _SPEECH_START:
+        return False
+    return m.group()[0] in "《〈" or not _SPEECH_VERB.search(text, max(0, m.start() - 40), m.start())
+
+
 def _safety_match(lexicon: Lexicon, text: str, folded: str, accented: str) -> set[str]:
     """Hazards in a message; a hazard word inside a quoted name ('Dragon Fire', 《烈火英雄》: products,
-    shades, scents, films, games) does not count, the rest of the message still does."""
+    shades, scents, films, games) does not count, the rest of the message still does. A quoted sentence
+    ("it burns!", he screamed 'hot hot', 「燙傷了」) is the buyer's report and counts."""
     hazards = lexicon.match(folded, accented)
     if hazards and _QUOTED.search(text):
-        bare = _QUOTED.sub(" ", text)
-        hazards = lexicon.match(fold(bare), fold_keep_accents(bare))
+        bare = _QUOTED.sub(lambda m: " " if _is_name(text, m) else m.group(), text)
+        if bare != text:
+            hazards = lexicon.match(fold(bare), fold_keep_accents(bare))
     return hazards
 
 

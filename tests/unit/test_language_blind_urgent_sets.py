@@ -11,6 +11,7 @@ measured once (2026-12-04):
 | 4 | chat: emoji, glued messages, slang; other products | 96/105 (91.4 %) | 3/135 (2.2 %) | 28/30 | 63/105, 11/135 |
 | 5 | mixed registers, harm told indirectly, other products | 88/105 (83.8 %) | 6/135 (4.4 %) | 23/30 | 61/105, 14/135 |
 | 6 | negations, reassurances, hazard words in names; harm told indirectly | 99/105 (94.3 %) | 24/135 (17.8 %) | 26/30 | urgent5's start: 89/105, 25/135 |
+| 7 | the long tail: gas, exercise equipment, reporters with an ultimatum; slang, titles, jobs, costumes | 98/105 (93.3 %) | 10/135 (7.4 %) | 27/30 | after urgent5 only: 96/105, 13/135 |
 
 Sets 3 and 4 then became development sets (their errors were read and the gaps closed in all 15
 languages: 105/105 and 0/135 each after that), and so did set 5 in the urgent5 session (its misses: harm
@@ -20,8 +21,14 @@ kind in 15 languages: 105/105, 0/135, 30/30 high-risk after that). Set 6 was mea
 session (99/105, 24/135; 89/105, 25/135 with the code before urgent5) and is a development set since the urgent6
 session (its false alarms: negated hazards "nobody's hurt", "niente di pericoloso", "没啥危险", hazard words in
 product names, scents, films and safety-product orders; closed by kind with a negation scope, quoted names,
-exclusions and a scent veto: 105/105, 0/135, 30/30 after that). The rows below are regression guards, not
-measurements; the next honest figure is blind set 7, measured once."""
+exclusions and a scent veto: 105/105, 0/135, 30/30 after that). Set 7 was measured once after the urgent6 session
+(98/105, 10/135; 96/105, 13/135 after urgent5 only) and is a development set since the urgent7 session (its misses:
+a reporter with an ultimatum, a social "spill" with a deadline, a gas canister smelling and bubbling, a canister
+spitting flame, a toothbrush head choking a child, a yoga ball bursting into a cracked tailbone; its false alarms:
+praise slang, a choking-hazard question before buying, a costume and "putting out fires", sales hype, "kena racun",
+a traffic policeman buying shoes, "ไฟลุกเลย", an afro wig; closed by kind in 15 languages: 105/105, 0/135, 30/30
+after that). The rows below are regression guards, not measurements; the next honest figure is blind set 8,
+measured once."""
 
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data"
 
 # set -> (at least caught of 105, at most false alarms of 135, at least high-risk caught of 30): the development
 # figures since each set was opened (the blind measurements are in the table above)
-GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30)}
+GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30), 7: (105, 0, 30)}
 
 
 @pytest.mark.parametrize("number", sorted(GUARDS))
