@@ -48,6 +48,10 @@ ADVERSARIAL = {
     "negation, fillers, hazards": "no one was " * (N // 22) + "fire " * (N // 10),
     "CJK negation then hazard": "没有冒烟" * (N // 4),
     "pseudo-negations": "doesn't stop smoking no smoke " * (N // 30),
+    # quoted names are blanked before the safety lexicon reads the rest (a name is at most 60 characters)
+    "quoted hazards": "he screamed 'fire' " * (N // 19),
+    "open quotes": "'" + "a fire " * (N // 7),
+    "CJK quotes": "「燙傷了」" * (N // 5),
 }
 
 _classifier = default_classifier()
