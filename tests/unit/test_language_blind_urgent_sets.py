@@ -12,6 +12,7 @@ measured once (2026-12-04):
 | 5 | mixed registers, harm told indirectly, other products | 88/105 (83.8 %) | 6/135 (4.4 %) | 23/30 | 61/105, 14/135 |
 | 6 | negations, reassurances, hazard words in names; harm told indirectly | 99/105 (94.3 %) | 24/135 (17.8 %) | 26/30 | urgent5's start: 89/105, 25/135 |
 | 7 | the long tail: gas, exercise equipment, reporters with an ultimatum; slang, titles, jobs, costumes | 98/105 (93.3 %) | 10/135 (7.4 %) | 27/30 | after urgent5 only: 96/105, 13/135 |
+| 8 | other products again (chemicals mixed, helmets and buckles failing, undeclared allergens, LPG); formal demand letters, group lawsuits, TV consumer programmes | **100/105 (95.2 %)** | **10/135 (7.4 %)** | 28/30 | after urgent6 (before urgent7): 98/105, 11/135 |
 
 Sets 3 and 4 then became development sets (their errors were read and the gaps closed in all 15
 languages: 105/105 and 0/135 each after that), and so did set 5 in the urgent5 session (its misses: harm
@@ -27,8 +28,10 @@ a reporter with an ultimatum, a social "spill" with a deadline, a gas canister s
 spitting flame, a toothbrush head choking a child, a yoga ball bursting into a cracked tailbone; its false alarms:
 praise slang, a choking-hazard question before buying, a costume and "putting out fires", sales hype, "kena racun",
 a traffic policeman buying shoes, "ไฟลุกเลย", an afro wig; closed by kind in 15 languages: 105/105, 0/135, 30/30
-after that). The rows below are regression guards, not measurements; the next honest figure is blind set 8,
-measured once."""
+after that). Set 8 was measured once after the urgent7 session (100/105, 10/135, 28/30) and has not been read
+since: its row guards that figure. Caveat: its writer saw the commit subjects of the urgency rounds (not the
+lexicon, the data or the earlier sets) before writing. The rows of sets 3-7 are regression guards, not
+measurements; the next honest figure is a blind set 9, measured once."""
 
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data"
 
 # set -> (at least caught of 105, at most false alarms of 135, at least high-risk caught of 30): the development
 # figures since each set was opened (the blind measurements are in the table above)
-GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30), 7: (105, 0, 30)}
+GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30), 7: (105, 0, 30), 8: (100, 10, 28)}
 
 
 @pytest.mark.parametrize("number", sorted(GUARDS))
