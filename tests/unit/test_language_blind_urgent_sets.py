@@ -13,6 +13,7 @@ measured once (2026-12-04):
 | 6 | negations, reassurances, hazard words in names; harm told indirectly | 99/105 (94.3 %) | 24/135 (17.8 %) | 26/30 | urgent5's start: 89/105, 25/135 |
 | 7 | the long tail: gas, exercise equipment, reporters with an ultimatum; slang, titles, jobs, costumes | 98/105 (93.3 %) | 10/135 (7.4 %) | 27/30 | after urgent5 only: 96/105, 13/135 |
 | 8 | other products again (chemicals mixed, helmets and buckles failing, undeclared allergens, LPG); formal demand letters, group lawsuits, TV consumer programmes | **100/105 (95.2 %)** | **10/135 (7.4 %)** | 28/30 | after urgent6 (before urgent7): 98/105, 11/135 |
+| 9 | other products again (cabin beds, bottle warmers, massage guns, salsa, slime, flea collars); formal notices, local TV and news desks, case numbers | **102/105 (97.1 %)** | **6/135 (4.4 %)** | 28/30 | — (written after urgent7, measuring the same code as set 8) |
 
 Sets 3 and 4 then became development sets (their errors were read and the gaps closed in all 15
 languages: 105/105 and 0/135 each after that), and so did set 5 in the urgent5 session (its misses: harm
@@ -28,10 +29,10 @@ a reporter with an ultimatum, a social "spill" with a deadline, a gas canister s
 spitting flame, a toothbrush head choking a child, a yoga ball bursting into a cracked tailbone; its false alarms:
 praise slang, a choking-hazard question before buying, a costume and "putting out fires", sales hype, "kena racun",
 a traffic policeman buying shoes, "ไฟลุกเลย", an afro wig; closed by kind in 15 languages: 105/105, 0/135, 30/30
-after that). Set 8 was measured once after the urgent7 session (100/105, 10/135, 28/30) and has not been read
-since: its row guards that figure. Caveat: its writer saw the commit subjects of the urgency rounds (not the
-lexicon, the data or the earlier sets) before writing. The rows of sets 3-7 are regression guards, not
-measurements; the next honest figure is a blind set 9, measured once."""
+after that). Sets 8 and 9 were measured once after the urgent7 session (100/105, 10/135, 28/30; 102/105, 6/135, 28/30)
+and have not been read since: their rows guard those figures. Caveat: both writers saw the commit subjects of
+the urgency rounds (not the lexicon, the data or the earlier sets) before writing. The rows of sets 3-7 are regression guards, not
+measurements; the next honest figure is a blind set 10, measured once."""
 
 from __future__ import annotations
 
@@ -48,7 +49,15 @@ DATA = Path(__file__).resolve().parents[2] / "services" / "language" / "data"
 
 # set -> (at least caught of 105, at most false alarms of 135, at least high-risk caught of 30): the development
 # figures since each set was opened (the blind measurements are in the table above)
-GUARDS = {3: (105, 0, 30), 4: (105, 0, 30), 5: (105, 0, 30), 6: (105, 0, 30), 7: (105, 0, 30), 8: (100, 10, 28)}
+GUARDS = {
+    3: (105, 0, 30),
+    4: (105, 0, 30),
+    5: (105, 0, 30),
+    6: (105, 0, 30),
+    7: (105, 0, 30),
+    8: (100, 10, 28),
+    9: (102, 6, 28),
+}
 
 
 @pytest.mark.parametrize("number", sorted(GUARDS))
