@@ -61,6 +61,7 @@ from services.language.classify import (
     _finish,
     _fit_dense,
     _lexicon,
+    _safety_match,
     _softmax,
     fold,
     fold_keep_accents,
@@ -272,7 +273,7 @@ class RefiningClassifier:
         for text, language, (probs, p_urgent) in zip(texts, languages, self._probabilities(texts), strict=True):
             lang = normalize_language(language) if language else detect_language(text).language
             folded = fold(text or "")
-            hazards = self._safety.match(folded, fold_keep_accents(text or ""))
+            hazards = _safety_match(self._safety, text or "", folded, fold_keep_accents(text or ""))
             out.append(_finish(self.name, probs, hazards, p_urgent, lang, not folded, URGENT_THRESHOLD, GATE))
         return out
 

@@ -179,3 +179,14 @@ def test_the_lexicon_model_answers_alone_when_sure_and_only_doubtful_texts_are_e
 def test_a_text_the_lexicon_model_is_sure_of_is_still_checked_for_hazards(refiner):
     got = refiner.classify("I want a refund for this order, the charger caught fire", "en")
     assert got.urgent and "safety:fire" in got.labels
+
+
+def test_the_refiner_reads_hazards_as_the_inline_classifier_does(refiner):
+    # a hazard word inside a quoted name is no hazard inline; the refiner (which only ever adds urgency)
+    # must not find it either: both go through the one safety match
+    from services.language.classify import _lexicon, fold, safety_hazards
+
+    text = "Do you have the 'Dragon Fire' candle in stock?"
+    assert "fire" in _lexicon("safety").match(fold(text)) and safety_hazards(text) == set()
+    got = refiner.classify(text, "en")
+    assert "safety:fire" not in got.labels and not got.urgent
