@@ -513,18 +513,16 @@ class _Negation:
         return out
 
     def _covers(self, text: str, trigger: tuple[int, int, str], hit: tuple[str, str, int, int]) -> bool:
+        """Whether ``trigger`` governs ``hit``; :meth:`apply` passes a "before" trigger only when it starts
+        before the hit, an "after" one only when it starts at or after the hit's end."""
         ts, te, concept = trigger
         _, kind, lang = concept.split(":", 2)
         _, _, hs, he = hit
         if kind == "before":
-            if hs <= ts:
-                return False
             if hs < te:
                 return True
             start, end = _word_end(text, te), hs
         else:
-            if he > ts:
-                return False
             start, end = _word_end(text, he), ts
         return end - start <= self.max_gap and self._only_fillers(text[start:end], lang)
 
